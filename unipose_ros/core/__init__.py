@@ -1,0 +1,1 @@
+"""Core types shared by every path: joint sets, camera, frames, poses, metrics (no ROS)."""
