@@ -1,0 +1,272 @@
+"""The demo: replay a recording through the real pose node and write what a user wants to see.
+
+    python -m unipose_ros.cli.demo [--out demo_output] [--recording PATH] [--config config/demo.yaml]
+
+Without ``--recording`` it replays the sample recording (generated once with exact ground truth and
+cached under ``.cache/``). The pose node runs as its own process with real DDS; this process replays
+the recording and records the node's outputs. Writes into ``--out``:
+
+- ``recording/``: rosbag2 (MCAP) of /skeletons, /markers, /tf as the node published them;
+- ``overlay.mp4`` and ``overlay_grid.png``: skeletons drawn on the colour images (ground truth in white);
+- ``per_joint_error.png``: per-joint error bars (when ground truth exists);
+- ``summary.json``: frames in/out, people per frame, latency p50/p95, MPJPE and mAP@10cm.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from unipose_ros.core.metrics import PoseEvaluator
+from unipose_ros.core.pose import PersonPose
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class SampleConfig:
+    """The sample recording generated when no recording is given."""
+
+    frames: int = 60
+    people: int = 1
+    resolution: str = "640x480"
+    seed: int = 7
+
+
+@dataclass
+class DemoConfig:
+    """Demo settings (config/demo.yaml)."""
+
+    recording: str | None = None
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    rate: float = 1.0  # replay speed factor
+    node_params: str = "config/pose_node.yaml"
+    joint_set: str = "itop15"
+    startup_timeout_s: float = 120.0
+    drain_timeout_s: float = 10.0
+    overlay_grid_frames: int = 6
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "DemoConfig":
+        raw = yaml.safe_load(path.read_text()) or {}
+        sample = SampleConfig(**raw.pop("sample", {}))
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown demo settings {sorted(unknown)}")
+        return cls(sample=sample, **raw)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("UNIPOSE_CACHE_DIR", REPO_ROOT / ".cache"))
+
+
+def ensure_sample(cfg: SampleConfig) -> Path:
+    """Path of the sample recording, generating it once (cached by its settings)."""
+    from unipose_ros.synthetic.recording import GeneratorConfig, generate_recording
+
+    key = f"sample_{cfg.resolution}_{cfg.people}p_{cfg.frames}f_s{cfg.seed}"
+    path = cache_dir() / "samples" / key
+    if (path / "metadata.yaml").exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[demo] generating the sample recording {key} (once; cached in {path.parent})", flush=True)
+    gen = GeneratorConfig(frames=cfg.frames, people=cfg.people, resolution=cfg.resolution, seed=cfg.seed)
+    tmp = path.with_name(path.name + ".partial")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    generate_recording(tmp, gen)
+    tmp.rename(path)
+    return path
+
+
+def _node_command(cfg: DemoConfig, topics) -> list[str]:
+    return [
+        sys.executable, "-m", "unipose_ros.ros.pose_node", "--ros-args",
+        "--params-file", str(REPO_ROOT / cfg.node_params),
+        "-r", f"image:={topics.color}", "-r", f"depth_image:={topics.depth}",
+        "-r", f"camera_info:={topics.color_info}", "-r", f"points:={topics.points}",
+    ]
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "mean": None}
+    a = np.asarray(values)
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "mean": float(a.mean())}
+
+
+def run_demo(cfg: DemoConfig, out: Path) -> dict:
+    """Run the demo end to end; returns the summary (also written to ``out/summary.json``)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.serialization import deserialize_message
+
+    from unipose_ros.io.bag import RecordingReader, RecordingTopics
+    from unipose_ros.io.skeleton import msg_to_poses
+    from unipose_ros.ros.recorder import TopicRecorder, message_class
+    from unipose_ros.ros.replay import Replayer
+
+    t_start = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    bag_path = Path(cfg.recording) if cfg.recording else ensure_sample(cfg.sample)
+    reader = RecordingReader(bag_path)
+    topics = RecordingTopics()
+    if topics.color not in reader.topics:
+        raise SystemExit(f"{bag_path} has no {topics.color} topic; topics: {sorted(reader.topics)}")
+
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_BUILTIN_TRANSPORTS")})
+    print(f"[demo] starting the pose node on {bag_path.name}", flush=True)
+    node_log = open(out / "pose_node.log", "w")
+    proc = subprocess.Popen(_node_command(cfg, topics), env=env, stdout=node_log, stderr=subprocess.STDOUT)
+
+    out_topics = {"/skeletons": "unipose_ros/msg/Skeleton3DArray",
+                  "/markers": "visualization_msgs/msg/MarkerArray",
+                  "/tf": "tf2_msgs/msg/TFMessage",
+                  topics.color: "sensor_msgs/msg/Image"}
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        recorder = TopicRecorder(out_topics, context=context)
+        replayer = Replayer(bag_path, context=context)
+        executor.add_node(recorder)
+        executor.add_node(replayer)
+        import threading
+
+        spin = threading.Thread(target=executor.spin, daemon=True)
+        spin.start()
+        # Wait for the node: it subscribes once its estimator is loaded.
+        deadline = time.monotonic() + cfg.startup_timeout_s
+        while recorder.count_publishers("/skeletons") == 0 or replayer.count_subscribers(topics.color) < 2:
+            if proc.poll() is not None:
+                raise SystemExit(f"the pose node exited with code {proc.returncode}; see {out / 'pose_node.log'}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the pose node did not come up in {cfg.startup_timeout_s} s; see {out / 'pose_node.log'}")
+            time.sleep(0.2)
+        time.sleep(1.0)  # discovery of the remaining endpoints
+        print(f"[demo] replaying at rate {cfg.rate}", flush=True)
+        replayer.play(rate=cfg.rate, progress=True)
+        # Drain: wait until the node has answered or gone quiet.
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < 2.0 and time.monotonic() - quiet_since < cfg.drain_timeout_s:
+            n = recorder.counts["/skeletons"]
+            if n != last:
+                last, quiet_since = n, time.monotonic()
+            time.sleep(0.1)
+        recorded = recorder.snapshot()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        node_log.close()
+        executor.shutdown()
+        rclpy.shutdown(context=context)
+
+    # ---- evaluate --------------------------------------------------------------------------------
+    image_recv: dict[int, int] = {}
+    skeletons: dict[int, list[PersonPose]] = {}
+    latencies, people = [], []
+    sk_cls = message_class(out_topics["/skeletons"])
+    img_cls = message_class(out_topics[topics.color])
+    for m in recorded:
+        if m.topic == topics.color:
+            msg = deserialize_message(m.rawdata, img_cls)
+            image_recv[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = m.recv_ns
+    for m in recorded:
+        if m.topic != "/skeletons":
+            continue
+        msg = deserialize_message(m.rawdata, sk_cls)
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        poses = msg_to_poses(msg)
+        skeletons[stamp] = poses
+        people.append(len(poses))
+        if stamp in image_recv:
+            latencies.append((m.recv_ns - image_recv[stamp]) / 1e6)
+
+    frames_in = reader.topics[topics.color][1]
+    summary: dict = {
+        "recording": str(bag_path),
+        "frames_in": int(frames_in),
+        "frames_out": len(skeletons),
+        "frames_dropped": int(frames_in) - len(skeletons),
+        "people_per_frame": people,
+        "people_per_frame_mean": float(np.mean(people)) if people else 0.0,
+        "latency_ms": _percentiles(latencies),
+        "replay_rate": cfg.rate,
+        "topics_out": {t: c for t, c in recorder.counts.items() if t in out_topics},
+    }
+    gt = reader.ground_truth(cfg.joint_set) if f"/ground_truth/skeletons/{cfg.joint_set}" in reader.topics else {}
+    evaluator = None
+    if gt:
+        names = next(iter(p for ps in gt.values() for p in ps)).joint_set
+        evaluator = PoseEvaluator(names.joints)
+        for stamp, poses in skeletons.items():
+            if stamp in gt:
+                evaluator.add_frame([p.joints for p in poses], [g.joints for g in gt[stamp]], root=names.root)
+        metrics = evaluator.summary()
+        summary["mpjpe_mm"] = metrics["mpjpe_mm"]
+        summary["map_10cm"] = metrics["map_10cm"]
+        summary["evaluation"] = metrics
+
+    # ---- outputs ---------------------------------------------------------------------------------
+    from unipose_ros.cli.overlay import write_overlays
+    from unipose_ros.io.bag import write_raw_recording
+
+    write_raw_recording(out / "recording", [(m.topic, m.msgtype, m.recv_ns, m.rawdata)
+                                            for m in recorded if m.topic in ("/skeletons", "/markers", "/tf")])
+    write_overlays(reader, skeletons, gt, out, grid_frames=cfg.overlay_grid_frames,
+                   per_joint=summary.get("evaluation"))
+    summary["wall_s"] = round(time.monotonic() - t_start, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def print_summary(s: dict) -> None:
+    lat = s["latency_ms"]
+    rows = [("frames in / out", f"{s['frames_in']} / {s['frames_out']}"),
+            ("people per frame (mean)", f"{s['people_per_frame_mean']:.2f}"),
+            ("latency p50 / p95 (ms)", f"{lat['p50']:.1f} / {lat['p95']:.1f}" if lat["p50"] is not None else "n/a")]
+    if "mpjpe_mm" in s:
+        rows += [("MPJPE (mm)", f"{s['mpjpe_mm']:.1f}" if s["mpjpe_mm"] is not None else "n/a"),
+                 ("mAP@10cm", f"{s['map_10cm']:.3f}" if s["map_10cm"] is not None else "n/a")]
+    rows.append(("wall time (s)", f"{s['wall_s']}"))
+    w = max(len(r[0]) for r in rows)
+    print("\n".join(f"  {k.ljust(w)}  {v}" for k, v in rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("demo_output"))
+    ap.add_argument("--recording", type=str, default=None, help="rosbag2 recording to replay (default: sample)")
+    ap.add_argument("--config", type=Path, default=REPO_ROOT / "config" / "demo.yaml")
+    ap.add_argument("--rate", type=float, default=None, help="replay speed factor")
+    args = ap.parse_args(argv)
+    cfg = DemoConfig.from_yaml(args.config) if args.config.exists() else DemoConfig()
+    if args.recording:
+        cfg.recording = args.recording
+    if args.rate:
+        cfg.rate = args.rate
+    summary = run_demo(cfg, args.out)
+    print(f"[demo] outputs in {args.out}/")
+    print_summary(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
