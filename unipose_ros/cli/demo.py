@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from unipose_ros.core.config import load_yaml
 from unipose_ros.core.metrics import PoseEvaluator
 from unipose_ros.core.pose import PersonPose
 
@@ -55,14 +55,6 @@ class DemoConfig:
     drain_timeout_s: float = 10.0
     overlay_grid_frames: int = 6
 
-    @classmethod
-    def from_yaml(cls, path: Path) -> "DemoConfig":
-        raw = yaml.safe_load(path.read_text()) or {}
-        sample = SampleConfig(**raw.pop("sample", {}))
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"{path}: unknown demo settings {sorted(unknown)}")
-        return cls(sample=sample, **raw)
 
 
 def cache_dir() -> Path:
@@ -257,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=REPO_ROOT / "config" / "demo.yaml")
     ap.add_argument("--rate", type=float, default=None, help="replay speed factor")
     args = ap.parse_args(argv)
-    cfg = DemoConfig.from_yaml(args.config) if args.config.exists() else DemoConfig()
+    cfg = load_yaml(DemoConfig, args.config) if args.config.exists() else DemoConfig()
     if args.recording:
         cfg.recording = args.recording
     if args.rate:
