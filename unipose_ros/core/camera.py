@@ -141,8 +141,11 @@ def depth_to_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
 def metres_to_depth(depth_m: np.ndarray, encoding: str) -> np.ndarray:
     """Inverse of :func:`depth_to_metres`: NaN becomes 0; 16UC1 rounds to whole millimetres."""
     if encoding in ("16UC1", "mono16"):
-        mm = np.nan_to_num(np.asarray(depth_m, dtype=np.float64) * 1000.0, nan=0.0)
-        return np.clip(np.rint(mm), 0, 65535).astype(np.uint16)
+        mm = np.asarray(depth_m, dtype=np.float32) * np.float32(1000.0)  # exact to 1 mm up to 16 km
+        mm = np.rint(mm, out=mm)
+        np.clip(mm, 0, 65535, out=mm)
+        mm[~np.isfinite(mm)] = 0
+        return mm.astype(np.uint16)
     if encoding == "32FC1":
         return np.nan_to_num(np.asarray(depth_m, dtype=np.float32), nan=0.0)
     from unipose_ros.core.errors import EncodingError
