@@ -71,13 +71,14 @@ def ensure_sample(cfg: SampleConfig) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     print(f"[demo] generating the sample recording {key} (once; cached in {path.parent})", flush=True)
-    gen = GeneratorConfig(frames=cfg.frames, people=cfg.people, resolution=cfg.resolution, seed=cfg.seed)
+    width, height = (int(v) for v in cfg.resolution.lower().split("x"))
+    gen = GeneratorConfig(frames=cfg.frames, people=cfg.people, resolution=(width, height), seed=cfg.seed)
     tmp = path.with_name(path.name + ".partial")
     if tmp.exists():
         import shutil
 
         shutil.rmtree(tmp)
-    generate_recording(tmp, gen)
+    generate_recording(tmp, gen, progress=True)
     tmp.rename(path)
     return path
 

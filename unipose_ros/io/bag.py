@@ -77,12 +77,14 @@ class RecordingWriter:
         topics: topic names.
         depth_encoding: "16UC1" (whole millimetres, as RealSense) or "32FC1" (metres).
         write_points: also write an unorganised xyz+rgb cloud per frame.
+        points_stride: back-project every ``points_stride``-th depth pixel in both directions for
+            the cloud (like a RealSense decimation filter; 1 = every pixel).
         storage: "mcap" or "sqlite3".
     """
 
     def __init__(self, path: str | Path, topics: RecordingTopics = DEFAULT_TOPICS,
                  depth_encoding: str = "16UC1", write_points: bool = True,
-                 storage: str = "mcap") -> None:
+                 storage: str = "mcap", points_stride: int = 1) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         if depth_encoding not in ("16UC1", "32FC1"):
@@ -96,6 +98,7 @@ class RecordingWriter:
         self.topics = topics
         self.depth_encoding = depth_encoding
         self.write_points = write_points
+        self.points_stride = int(points_stride)
         self.typestore = ros_typestore()
         self._writer = Writer(self.path, version=8, storage_plugin=plugins[storage])
         self._connections: dict[tuple[str, str], Any] = {}
@@ -164,7 +167,7 @@ class RecordingWriter:
             self.write_message(t.depth, numpy_to_image(raw, self.depth_encoding,
                                                              types[IMAGE], header), IMAGE, stamp)
         if self.write_points and (frame.points is not None or depth is not None):
-            xyz, rgb = _coloured_points(frame, depth)
+            xyz, rgb = _coloured_points(frame, depth, self.points_stride)
             cloud = numpy_to_cloud(xyz, rgb, msg_cls=types[POINT_CLOUD2], header=header)
             self.write_message(t.points, cloud, POINT_CLOUD2, stamp)
         for name, poses in (ground_truth or {}).items():
@@ -190,14 +193,16 @@ def write_raw_recording(path: str | Path, messages: Iterable[tuple[str, str, int
     return n
 
 
-def _coloured_points(frame: RGBDFrame, depth: np.ndarray | None
+def _coloured_points(frame: RGBDFrame, depth: np.ndarray | None, stride: int = 1
                      ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(N, 3) points and their (N, 3) uint8 colours (None without a colour image)."""
+    """(N, 3) points and their (N, 3) uint8 colours (None without a colour image); a cloud made
+    from ``depth`` takes every ``stride``-th pixel."""
     cam = frame.camera
     if frame.points is None:
         assert depth is not None
-        xyz = cam.depth_to_points(depth)
-        rgb = None if frame.rgb is None else frame.rgb[np.isfinite(depth) & (depth > 0)]
+        xyz = cam.depth_to_points(depth, stride=stride)
+        d = depth[::stride, ::stride]
+        rgb = None if frame.rgb is None else frame.rgb[::stride, ::stride][np.isfinite(d) & (d > 0)]
         return xyz, rgb
     xyz = np.asarray(frame.points, dtype=np.float32)
     if frame.rgb is None:
