@@ -19,11 +19,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from unipose_ros.core.config import load_yaml
 from unipose_ros.core.metrics import PoseEvaluator
@@ -107,8 +109,8 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
 
     from unipose_ros.io.bag import RecordingReader, RecordingTopics
     from unipose_ros.io.skeleton import msg_to_poses
-    from unipose_ros.ros.recorder import TopicRecorder, message_class
-    from unipose_ros.ros.replay import Replayer
+    from unipose_ros.ros.recorder import TopicRecorder
+    from unipose_ros.ros.replay import message_class, replay
 
     t_start = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +119,7 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
     topics = RecordingTopics()
     if topics.color not in reader.topics:
         raise SystemExit(f"{bag_path} has no {topics.color} topic; topics: {sorted(reader.topics)}")
+    frames_in = reader.topics[topics.color].count
 
     env = dict(os.environ)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -135,32 +138,30 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
     executor = SingleThreadedExecutor(context=context)
     try:
         recorder = TopicRecorder(out_topics, context=context)
-        replayer = Replayer(bag_path, context=context)
+        player = rclpy.create_node("unipose_demo_replay", context=context)
         executor.add_node(recorder)
-        executor.add_node(replayer)
-        import threading
-
         spin = threading.Thread(target=executor.spin, daemon=True)
         spin.start()
-        # Wait for the node: it subscribes once its estimator is loaded.
+        # Wait for the node: it subscribes once its estimator is loaded (the recorder is the other
+        # subscriber of the colour topic).
         deadline = time.monotonic() + cfg.startup_timeout_s
-        while recorder.count_publishers("/skeletons") == 0 or replayer.count_subscribers(topics.color) < 2:
+        while recorder.count_subscribers(topics.color) < 2:
             if proc.poll() is not None:
                 raise SystemExit(f"the pose node exited with code {proc.returncode}; see {out / 'pose_node.log'}")
             if time.monotonic() > deadline:
                 raise SystemExit(f"the pose node did not come up in {cfg.startup_timeout_s} s; see {out / 'pose_node.log'}")
             time.sleep(0.2)
-        time.sleep(1.0)  # discovery of the remaining endpoints
-        print(f"[demo] replaying at rate {cfg.rate}", flush=True)
-        replayer.play(rate=cfg.rate, progress=True)
-        # Drain: wait until the node has answered or gone quiet.
-        last, quiet_since = -1, time.monotonic()
-        while time.monotonic() - quiet_since < 2.0 and time.monotonic() - quiet_since < cfg.drain_timeout_s:
+        print(f"[demo] replaying {frames_in} frames at rate {cfg.rate}", flush=True)
+        stats = replay(bag_path, player, rate=cfg.rate, start_delay_s=1.0)
+        # Drain: wait until the node has gone quiet.
+        last, quiet_since, t_drain = -1, time.monotonic(), time.monotonic()
+        while time.monotonic() - quiet_since < 2.0 and time.monotonic() - t_drain < cfg.drain_timeout_s:
             n = recorder.counts["/skeletons"]
             if n != last:
                 last, quiet_since = n, time.monotonic()
             time.sleep(0.1)
         recorded = recorder.snapshot()
+        counts = dict(recorder.counts)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -192,7 +193,6 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
         if stamp in image_recv:
             latencies.append((m.recv_ns - image_recv[stamp]) / 1e6)
 
-    frames_in = reader.topics[topics.color][1]
     summary: dict = {
         "recording": str(bag_path),
         "frames_in": int(frames_in),
@@ -202,7 +202,9 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
         "people_per_frame_mean": float(np.mean(people)) if people else 0.0,
         "latency_ms": _percentiles(latencies),
         "replay_rate": cfg.rate,
-        "topics_out": {t: c for t, c in recorder.counts.items() if t in out_topics},
+        "messages_received": counts,
+        "replay": {"published": dict(stats.published), "failed": dict(stats.failed),
+                   "max_lag_s": round(stats.max_lag_s, 4)},
     }
     gt = reader.ground_truth(cfg.joint_set) if f"/ground_truth/skeletons/{cfg.joint_set}" in reader.topics else {}
     evaluator = None
@@ -217,6 +219,11 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
         summary["map_10cm"] = metrics["map_10cm"]
         summary["evaluation"] = metrics
 
+    summary["estimator_only"] = evaluate_estimator_offline(reader, gt, cfg)
+    if summary["latency_ms"]["p50"] is not None:
+        summary["node_added_latency_ms_p50"] = (summary["latency_ms"]["p50"]
+                                                - summary["estimator_only"]["latency_ms"]["p50"])
+
     # ---- outputs ---------------------------------------------------------------------------------
     from unipose_ros.cli.overlay import write_overlays
     from unipose_ros.io.bag import write_raw_recording
@@ -230,6 +237,38 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
     return summary
 
 
+def evaluate_estimator_offline(reader, gt: dict[int, list[PersonPose]], cfg: DemoConfig) -> dict:
+    """Run the node's estimator in this process on EVERY frame (no ROS, no drops): its own latency
+    and its accuracy over the whole recording, to compare with what the node delivered live."""
+    from unipose_ros.core.tracking import SkeletonTracker
+    from unipose_ros.ros.params import PoseNodeParams
+    from unipose_ros.ros.pose_node import build_estimator
+
+    params = yaml.safe_load((REPO_ROOT / cfg.node_params).read_text())["/**"]["ros__parameters"]
+    estimator = build_estimator(PoseNodeParams(**{k: v for k, v in params.items()
+                                                  if k in PoseNodeParams.__dataclass_fields__}))
+    tracker = SkeletonTracker()
+    times, evaluator = [], None
+    try:
+        for frame in reader.frames(points=False):
+            t0 = time.perf_counter()
+            poses = tracker.update(estimator.estimate(frame))
+            times.append((time.perf_counter() - t0) * 1e3)
+            truth = gt.get(frame.stamp_ns)
+            if truth:
+                js = truth[0].joint_set
+                evaluator = evaluator or PoseEvaluator(js.joints)
+                evaluator.add_frame([p.joints for p in poses], [g.joints for g in truth], root=js.root)
+    finally:
+        estimator.close()
+    out: dict = {"estimator": estimator.name, "frames": len(times), "latency_ms": _percentiles(times)}
+    if evaluator is not None:
+        m = evaluator.summary()
+        out.update(mpjpe_mm=m["mpjpe_mm"], map_10cm=m["map_10cm"], missed=m["missed"],
+                   false_positives=m["false_positives"])
+    return out
+
+
 def print_summary(s: dict) -> None:
     lat = s["latency_ms"]
     rows = [("frames in / out", f"{s['frames_in']} / {s['frames_out']}"),
@@ -238,6 +277,14 @@ def print_summary(s: dict) -> None:
     if "mpjpe_mm" in s:
         rows += [("MPJPE (mm)", f"{s['mpjpe_mm']:.1f}" if s["mpjpe_mm"] is not None else "n/a"),
                  ("mAP@10cm", f"{s['map_10cm']:.3f}" if s["map_10cm"] is not None else "n/a")]
+    off = s.get("estimator_only")
+    if off:
+        rows.append(("estimator alone, all frames", ""))
+        rows.append(("  latency p50 / p95 (ms)", f"{off['latency_ms']['p50']:.1f} / {off['latency_ms']['p95']:.1f}"))
+        if off.get("mpjpe_mm") is not None:
+            rows.append(("  MPJPE (mm) / mAP@10cm", f"{off['mpjpe_mm']:.1f} / {off['map_10cm']:.3f}"))
+        if "node_added_latency_ms_p50" in s:
+            rows.append(("node added latency p50 (ms)", f"{s['node_added_latency_ms_p50']:.1f}"))
     rows.append(("wall time (s)", f"{s['wall_s']}"))
     w = max(len(r[0]) for r in rows)
     print("\n".join(f"  {k.ljust(w)}  {v}" for k, v in rows))

@@ -5,19 +5,14 @@ input images it answered, so that latency is measured in one observer process.
 """
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from dataclasses import dataclass
 
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, DurabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-
-def message_class(type_name: str) -> type:
-    """The rclpy message class for ``pkg/msg/Name`` (rosidl_runtime_py is not always installed)."""
-    pkg, kind, name = type_name.split("/")
-    return getattr(importlib.import_module(f"{pkg}.{kind}"), name)
+from unipose_ros.ros.replay import message_class
 
 
 @dataclass
@@ -45,11 +40,14 @@ class TopicRecorder(Node):
         self.messages: list[RecordedMessage] = []
         self.counts: dict[str, int] = {t: 0 for t in topics}
         for topic, msgtype in topics.items():
+            cls = message_class(msgtype)
+            if cls is None:
+                raise ImportError(f"cannot record {topic}: no Python package for {msgtype}")
             qos = QoSProfile(
                 depth=100, history=HistoryPolicy.KEEP_LAST,
                 reliability=ReliabilityPolicy.BEST_EFFORT if topic in best_effort else ReliabilityPolicy.RELIABLE,
                 durability=DurabilityPolicy.VOLATILE)
-            self.create_subscription(message_class(msgtype), topic, self._callback(topic, msgtype), qos, raw=True)
+            self.create_subscription(cls, topic, self._callback(topic, msgtype), qos, raw=True)
 
     def _callback(self, topic: str, msgtype: str):
         def on_message(raw: bytes) -> None:
