@@ -9,7 +9,7 @@ JOBS        ?= 2
 .PHONY: demo test setup msgs clean-demo bench
 
 $(STAMP): requirements.txt setup.py package.xml msg/*.msg scripts/install_venv.sh scripts/build_msgs.sh
-	bash scripts/install_venv.sh
+	VENV=$(VENV) bash scripts/install_venv.sh
 	touch $(STAMP)
 
 setup: $(STAMP)

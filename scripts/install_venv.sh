@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Build the project's virtualenv: real ROS 2 (rclpy + Fast DDS) from PyPI wheels, torch, the
-# renderer, the body model and the 2D teacher; then generate our messages (and tf2_msgs where it
-# is missing) with rosidl. On a machine with a system ROS 2, use colcon build instead (README).
+# renderer, the body model and the 2D teacher; install this checkout (editable); then generate
+# our messages (and tf2_msgs where it is missing) with rosidl. On a machine with a system ROS 2,
+# use colcon build instead (README).
 #
-#   VENV=.venv TORCH_SPEC="torch==2.13.0" bash scripts/install_venv.sh
+#   VENV=.venv TORCH_SPEC="torch==2.13.0" bash scripts/install_venv.sh      # from any folder
 #
 # TORCH_SPEC lets a GPU user choose their torch build (e.g. "torch==2.13.0" from the CUDA index).
+# Quick when nothing changed: the package installs are skipped while a stamp in the virtualenv
+# matches the hash of requirements.txt, setup.py, pyproject.toml, TORCH_SPEC, the checkout folder
+# and the Python version (FORCE=1 redoes them); the message build has its own check (scripts/build_msgs.sh).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 PY=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+STAMP=$VENV/.unipose_requirements.sha256
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
 # open3d needs libusb at import time; install it when we can (root on Debian/Ubuntu).
@@ -27,13 +33,33 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   "$PY" -m venv "$VENV"
 fi
-PIP="$VENV/bin/pip --disable-pip-version-check -q"
-log "installing torch ($TORCH_SPEC)"
-$PIP install "$TORCH_SPEC"
-log "installing ROS 2 wheels, renderer, body model, 2D teacher"
-$PIP install -r "$ROOT/requirements.txt"
-log "installing unipose_ros (editable)"
-$PIP install --no-deps --no-build-isolation -e "$ROOT"
+# Do not let a parent process's ROS wheel bootstrap leak into this virtualenv's Python.
+unset _ROS_WHEELS_BOOTSTRAP_COMPLETE
+
+KEY=$(cd "$ROOT" && { cat requirements.txt setup.py pyproject.toml; echo "$TORCH_SPEC $ROOT";
+                      "$VENV/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
+if [ "${FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ]; then
+  log "packages up to date ($VENV)"
+else
+  PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+  # setuptools >= 64 builds the editable install without build isolation (offline-friendly).
+  "${PIP[@]}" install --upgrade "setuptools>=64" wheel
+  log "installing torch ($TORCH_SPEC)"
+  "${PIP[@]}" install "$TORCH_SPEC"
+  log "installing ROS 2 wheels, renderer, body model, 2D teacher"
+  "${PIP[@]}" install -r "$ROOT/requirements.txt"
+  # rosidl needs CMake >= 3.19 (the wheel fix uses cmake_language(DEFER)); take it from PyPI when
+  # the system has none or an older one.
+  CMAKE_VERSION=$(PATH="$VENV/bin:$PATH" cmake --version 2>/dev/null | awk 'NR==1 {print $3}')
+  if [ -z "$CMAKE_VERSION" ] || [ "$(printf '%s\n' 3.19 "$CMAKE_VERSION" | sort -V | head -1)" != 3.19 ]; then
+    log "installing cmake into the virtualenv (system cmake missing or older than 3.19)"
+    "${PIP[@]}" install "cmake>=3.22"
+  fi
+  log "installing unipose_ros (editable)"
+  "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT"
+  echo "$KEY" >"$STAMP"
+fi
+
 log "generating messages with rosidl"
 bash "$ROOT/scripts/build_msgs.sh" "$VENV"
 log "done: $VENV"
