@@ -1,0 +1,249 @@
+"""The pose node end to end with real rclpy: a node spinning in an executor thread, a plain
+publisher of camera messages and an independent plain subscriber of the outputs."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import (
+    OPTICAL_FRAME,
+    TEST_CAMERA_ARGS,
+    CentroidEstimator,
+    Collector,
+    InputPublisher,
+    box_centroid,
+    box_depth,
+    make_inputs,
+    skeleton_in_camera,
+    stamp_ns,
+    wait_for,
+)
+
+pytest.importorskip("rclpy")
+pytest.importorskip("unipose_ros.msg", reason="messages not generated (scripts/build_msgs.sh)")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from unipose_ros.core.camera import PinholeCamera  # noqa: E402
+from unipose_ros.core.joints import ITOP15  # noqa: E402
+from unipose_ros.io.skeleton import msg_to_poses  # noqa: E402
+from unipose_ros.msg import Skeleton3DArray  # noqa: E402
+from unipose_ros.ros.params import PoseNodeParams  # noqa: E402
+from unipose_ros.ros.pose_node import PoseNode  # noqa: E402
+
+CAMERA = PinholeCamera(**TEST_CAMERA_ARGS)
+T0 = 1_700_000_000_000_000_000
+PERIOD = 33_333_333
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "pose_node.yaml"
+
+
+def make_node(ctx, ns, estimator, **params) -> PoseNode:
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    return PoseNode(estimator=estimator, context=ctx, namespace=ns, parameter_overrides=overrides)
+
+
+def setup(ctx, spin, ns, estimator, slots=("image", "depth", "info"), **params):
+    node = make_node(ctx, ns, estimator, **params)
+    inputs = InputPublisher(ctx, ns, slots)
+    out = Collector(ctx, {f"{ns}/skeletons": Skeleton3DArray, f"{ns}/markers": MarkerArray,
+                          "/tf": TFMessage, "/diagnostics": DiagnosticArray})
+    spin(node, inputs.node, out.node)
+    assert inputs.wait_connected(), "the node did not subscribe to the inputs"
+    assert out.wait_connected(), "the collector did not see the node's publishers"
+    return node, inputs, out
+
+
+def assert_all_accounted(node: PoseNode, published: list[int], sent: list[int]) -> None:
+    """Published stamps are sent ones, in order, ending with the newest; any frame missing was
+    dropped as stale or by the synchroniser (counted), never silently (a loaded machine can
+    stall the worker long enough for that)."""
+    assert published == sorted(published) and set(published) <= set(sent)
+    assert published[-1] == sent[-1]
+    missing = len(sent) - len(published)
+    assert missing <= node.mailbox.dropped + max(node.sync.dropped.values()), (
+        missing, node.mailbox.dropped, node.sync.dropped)
+    assert len(published) >= len(sent) - 2
+
+
+def mpjpe_mm(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b, axis=-1).mean() * 1000)
+
+
+def test_outputs_carry_input_stamps_frames_joint_order_and_known_answer(ros_context, spin,
+                                                                          namespace):
+    est = CentroidEstimator()
+    node, inputs, out = setup(ros_context, spin, namespace, est, diagnostics_period_s=0.2)
+    stamps = [T0 + k * PERIOD for k in range(5)]
+    for s in stamps:
+        inputs.send(make_inputs(CAMERA, s))
+        time.sleep(0.1)  # slower than the estimator: every frame is processed
+    topic = f"{namespace}/skeletons"
+    assert wait_for(lambda: stamps[-1] in [stamp_ns(m) for m in out.messages(topic)])
+    skels = out.messages(topic)
+    assert_all_accounted(node, [stamp_ns(m) for m in skels], stamps)
+    expected = skeleton_in_camera(box_centroid(CAMERA))
+    track_ids = set()
+    for m in skels:
+        assert m.header.frame_id == OPTICAL_FRAME and m.estimator == "test_centroid"
+        assert len(m.skeletons) == 1
+        sk = m.skeletons[0]
+        assert sk.joint_set == "itop15" and list(sk.joint_names) == list(ITOP15.joints)
+        assert len(sk.positions) == 15 and len(sk.confidence) == 15
+        np.testing.assert_allclose(sk.confidence, np.linspace(0.2, 1.0, 15), atol=1e-6)
+        pose = msg_to_poses(m)[0]
+        assert mpjpe_mm(pose.joints, expected) < 0.5   # 16UC1 holds 2.000 m exactly
+        track_ids.add(sk.track_id)
+    assert len(track_ids) == 1                            # one stable id
+
+    tid = skels[0].skeletons[0].track_id
+    markers_topic = f"{namespace}/markers"
+    assert wait_for(lambda: len(out.messages(markers_topic)) >= len(skels))
+    for m in out.messages(markers_topic):
+        assert {stamp_ns(mk) for mk in m.markers} <= set(stamps)
+        assert [mk.type for mk in m.markers] == [Marker.SPHERE_LIST, Marker.LINE_LIST]
+        assert m.markers[0].header.frame_id == OPTICAL_FRAME
+        assert m.markers[0].ns == m.markers[1].ns == f"person_{tid}"
+
+    def ours():  # /tf is shared by every node on the domain: keep our stamps only
+        return [t for msg in out.messages("/tf") for t in msg.transforms if stamp_ns(t) in stamps]
+
+    n = len(skels)
+    assert wait_for(lambda: len(ours()) >= n * 16)
+    tfs = ours()
+    bodies = [t for t in tfs if t.child_frame_id == f"body_{tid}"]
+    assert len(bodies) == n and all(t.header.frame_id == OPTICAL_FRAME for t in bodies)
+    tr = bodies[0].transform.translation
+    np.testing.assert_allclose([tr.x, tr.y, tr.z], box_centroid(CAMERA), atol=5e-4)
+    joints = {t.child_frame_id for t in tfs if t.header.frame_id == f"body_{tid}"}
+    assert joints == {f"{j}_{tid}" for j in ITOP15.joints}
+
+    def diag_values():
+        found = [s for m in out.messages("/diagnostics") for s in m.status
+                 if s.hardware_id == node.get_fully_qualified_name()]
+        return {kv.key: kv.value for kv in found[-1].values} if found else {}
+
+    assert wait_for(lambda: diag_values().get("published") == str(len(skels)), 10.0), diag_values()
+    values = diag_values()
+    assert values["device"] == "cpu" and values["estimator"] == "test_centroid"
+    assert float(values["latency_ms_median"]) > 0
+    assert est.seen_stamps == [stamp_ns(m) for m in skels]
+
+
+def test_deleteall_and_empty_skeletons_when_nobody_is_seen(ros_context, spin, namespace):
+    node, inputs, out = setup(ros_context, spin, namespace, CentroidEstimator())
+    inputs.send(make_inputs(CAMERA, T0))
+    few = np.full((CAMERA.height, CAMERA.width), np.nan, np.float32)
+    few[0:2, 0:5] = 1.5  # 10 valid pixels: below the stand-in's person threshold
+    time.sleep(0.1)
+    inputs.send(make_inputs(CAMERA, T0 + PERIOD, depth_m=few))
+    topic = f"{namespace}/markers"
+    assert wait_for(lambda: len(out.messages(topic)) >= 2)
+    empty = out.messages(topic)[1]
+    assert len(empty.markers) == 1 and empty.markers[0].action == Marker.DELETEALL
+    assert stamp_ns(empty.markers[0]) == T0 + PERIOD
+    assert wait_for(lambda: len(out.messages(f"{namespace}/skeletons")) >= 2)
+    assert out.messages(f"{namespace}/skeletons")[1].skeletons == []
+
+
+def test_stale_frames_are_dropped_not_queued(ros_context, spin, namespace):
+    delay = 0.15
+    est = CentroidEstimator(delay_s=delay)
+    node, inputs, out = setup(ros_context, spin, namespace, est)
+    n = 30
+    stamps = [T0 + k * PERIOD for k in range(n)]
+    for s in stamps:
+        inputs.send(make_inputs(CAMERA, s))
+        time.sleep(1 / 30)
+    topic = f"{namespace}/skeletons"
+    assert wait_for(lambda: any(stamp_ns(m) == stamps[-1] for m in out.messages(topic)), 10.0), \
+        "the newest frame must always be processed"
+    received = out.received[topic]
+    got = [stamp_ns(m) for _, m in received]
+    assert got == sorted(got) and len(got) < n / 2          # most frames were dropped
+    assert node.mailbox.dropped + len(got) >= n - 2         # ... and counted (sync may drop 1-2)
+    # latency from sending a frame to receiving its skeleton stays bounded: with a queue it
+    # would grow to ~n * delay - n / 30 = 3.5 s by the last frame; the median is robust to a
+    # stall of a loaded machine
+    latencies = [t - inputs.sent[stamp_ns(m)] for t, m in received]
+    assert np.median(latencies) < 2 * delay + 0.15, latencies
+    assert latencies[-1] < 1.0, latencies
+
+
+def test_points_are_passed_when_enabled(ros_context, spin, namespace):
+    class CloudSize(CentroidEstimator):
+        def estimate(self, frame):
+            self.n_points = None if frame.points is None else frame.points.shape
+            return super().estimate(frame)
+
+    est = CloudSize()
+    node, inputs, out = setup(ros_context, spin, namespace, est,
+                              slots=("image", "depth", "info", "points"), use_points=True)
+    pts = CAMERA.depth_to_points(box_depth(CAMERA))
+    inputs.send(make_inputs(CAMERA, T0, points=pts))
+    assert wait_for(lambda: len(out.messages(f"{namespace}/skeletons")) >= 1)
+    assert est.n_points == (len(pts), 3)
+
+
+def test_parameters_file_matches_the_defaults_and_bad_values_are_rejected(ros_context,
+                                                                           namespace):
+    node = PoseNode(estimator=CentroidEstimator(), context=ros_context, namespace=namespace,
+                    cli_args=["--ros-args", "--params-file", str(CONFIG)])
+    try:
+        assert node.params == PoseNodeParams()
+        desc = node.describe_parameter("sync_tolerance_s")
+        assert "stamp difference" in desc.description
+    finally:
+        node.destroy_node()
+    with pytest.raises(ValueError, match="device 'gpu'"):
+        make_node(ros_context, namespace, CentroidEstimator(), device="gpu")
+    with pytest.raises(ValueError, match="qos_reliability"):
+        make_node(ros_context, namespace, CentroidEstimator(), qos_reliability="fast")
+
+
+def test_destroy_closes_the_estimator_and_stops_the_worker(ros_context, namespace):
+    est = CentroidEstimator()
+    node = make_node(ros_context, namespace, est)
+    node.destroy_node()
+    assert est.closed and not node._worker.is_alive()
+
+
+def test_replayed_recording_reaches_the_node_with_recorded_timing(ros_context, spin, namespace,
+                                                                   tmp_path):
+    from rclpy.node import Node
+
+    from unipose_ros.core.frame import RGBDFrame
+    from unipose_ros.io.bag import RecordingWriter
+    from unipose_ros.ros.replay import replay
+
+    step = 100_000_000  # recorded at 10 Hz, replayed at rate 2: 50 ms apart
+    stamps = [T0 + k * step for k in range(6)]
+    with RecordingWriter(tmp_path / "rec", write_points=False) as writer:
+        for s in stamps:
+            writer.write_frame(RGBDFrame(stamp_ns=s, frame_id=OPTICAL_FRAME, camera=CAMERA,
+                                         rgb=np.zeros((120, 160, 3), np.uint8),
+                                         depth=box_depth(CAMERA)))
+    node = make_node(ros_context, namespace, CentroidEstimator())
+    out = Collector(ros_context, {f"{namespace}/skeletons": Skeleton3DArray})
+    player = Node("test_player", context=ros_context)
+    spin(node, out.node, player)
+    remap = {"/camera/color/image_raw": f"{namespace}/image",
+             "/camera/aligned_depth_to_color/image_raw": f"{namespace}/depth_image",
+             "/camera/color/camera_info": f"{namespace}/camera_info"}
+    published: list[tuple[float, str]] = []
+    stats = replay(tmp_path / "rec", player, rate=2.0, topics=list(remap), remap=remap,
+                   start_delay_s=5.0, on_publish=lambda t, _: published.append((time.monotonic(), t)))
+    assert stats.published == {v: 6 for v in remap.values()} and not stats.failed
+    images = [t for t, topic in published if topic.endswith("/image")]
+    gaps = np.diff(images)  # 50 ms apart; a stalled machine delays a publish, then catches up
+    assert np.sum(np.abs(gaps - 0.05) < 0.01) >= 3, gaps
+    assert 0.24 < images[-1] - images[0] < 0.6, gaps
+    topic = f"{namespace}/skeletons"
+    assert wait_for(lambda: stamps[-1] in [stamp_ns(m) for m in out.messages(topic)], 10.0)
+    assert_all_accounted(node, [stamp_ns(m) for m in out.messages(topic)], stamps)
+    expected = skeleton_in_camera(box_centroid(CAMERA))
+    assert mpjpe_mm(msg_to_poses(out.messages(topic)[0])[0].joints, expected) < 0.5

@@ -1,0 +1,205 @@
+"""Body and joint frames of a skeleton, for TF (REP-155 spirit): pure numpy, no ROS.
+
+All inputs are in the camera optical frame (x right, y down, z forward, metres).
+
+Body frame ``body_<id>``:
+    origin: the hip midpoint (mean of ``left_hip`` and ``right_hip``); the joint set's root when a
+        hip is missing (NaN).
+    z axis (up): from the hip midpoint to the shoulder midpoint.
+    y axis (the person's left): from the right hip to the left hip (the shoulders when a hip is
+        missing), made orthogonal to z.
+    x axis (forward, out of the chest): y x z, so (x, y, z) is right-handed.
+    A person facing the camera upright therefore has x along -z_optical, y along +x_optical and
+    z along -y_optical. When the torso joints needed for an axis are missing, that fallback
+    (upright, facing the camera) is used for the orientation.
+
+Joint frame ``<joint>_<id>`` (a child of the body frame):
+    origin: the joint.
+    x axis: along the bone to the joint's only child (for leaves: along the bone from the parent;
+        for joints with several children, e.g. the torso, and for the root: the body frame's
+        axes are used unchanged).
+    y axis: the body's left (y), made orthogonal to x; the body's up (z) if the bone is along y.
+    z axis: x X y.
+
+Quaternions are (x, y, z, w), the ROS order (transforms3d uses w, x, y, z).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from unipose_ros.core.joints import JointSet
+
+# The upright, facing-the-camera orientation, columns = body x, y, z in optical coordinates.
+FACING_CAMERA = np.array([[0.0, 1.0, 0.0],
+                          [0.0, 0.0, -1.0],
+                          [-1.0, 0.0, 0.0]])
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A rigid frame: ``rotation`` (3, 3) whose columns are the frame's axes expressed in the
+    parent frame, and ``origin`` (3,) metres in the parent frame."""
+
+    origin: np.ndarray
+    rotation: np.ndarray
+
+    @property
+    def quaternion(self) -> np.ndarray:
+        """(4,) (x, y, z, w) unit quaternion of ``rotation``."""
+        return rotation_to_quaternion(self.rotation)
+
+    def inverse_apply(self, points: np.ndarray) -> np.ndarray:
+        """Express parent-frame ``points`` (..., 3) in this frame."""
+        return (np.asarray(points, dtype=np.float64) - self.origin) @ self.rotation
+
+
+def rotation_to_quaternion(r: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation matrix -> (4,) unit quaternion (x, y, z, w) with w >= 0."""
+    r = np.asarray(r, dtype=np.float64)
+    tr = np.trace(r)
+    if tr > 0:
+        s = 2.0 * np.sqrt(tr + 1.0)
+        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
+    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
+        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
+    elif r[1, 1] > r[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
+        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
+        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
+    q = np.asarray(q)
+    q /= np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def quaternion_to_rotation(q: np.ndarray) -> np.ndarray:
+    """(4,) quaternion (x, y, z, w) -> (3, 3) rotation matrix."""
+    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def _unit(v: np.ndarray) -> np.ndarray | None:
+    n = float(np.linalg.norm(v))
+    return None if not np.isfinite(n) or n < _EPS else v / n
+
+
+def _joint(joints: np.ndarray, joint_set: JointSet, name: str) -> np.ndarray | None:
+    try:
+        p = joints[joint_set.index(name)]
+    except KeyError:
+        return None
+    return p if np.isfinite(p).all() else None
+
+
+def _mid(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None or b is None else 0.5 * (a + b)
+
+
+def _frame_from(x_hint: np.ndarray | None, y_hint: np.ndarray | None, fallback: np.ndarray,
+                prefer: str) -> np.ndarray:
+    """Rotation from a primary axis and a secondary hint, Gram-Schmidt; ``prefer`` names the
+    primary axis ('z' for the body: up wins, 'x' for bones: the bone wins)."""
+    if prefer == "z":
+        z, y = x_hint, y_hint  # (up, left)
+        z = _unit(z) if z is not None else None
+        if z is None:
+            z = fallback[:, 2]
+        y = _unit(y - np.dot(y, z) * z) if y is not None else None
+        if y is None:
+            y = _unit(fallback[:, 1] - np.dot(fallback[:, 1], z) * z)
+            if y is None:
+                y = _unit(np.cross(z, fallback[:, 0]))
+        x = np.cross(y, z)
+        return np.stack([x, y, z], axis=1)
+    x = _unit(x_hint) if x_hint is not None else None
+    if x is None:
+        return fallback.copy()
+    y = None
+    for hint in (y_hint, fallback[:, 1], fallback[:, 2]):
+        if hint is not None:
+            y = _unit(hint - np.dot(hint, x) * x)
+            if y is not None and abs(np.dot(_unit(hint), x)) < 0.99:
+                break
+    z = np.cross(x, y)
+    return np.stack([x, y, z], axis=1)
+
+
+def body_frame(joints: np.ndarray, joint_set: JointSet) -> Frame | None:
+    """The body frame of one skeleton in the optical frame (see the module docstring).
+
+    Args:
+        joints: (J, 3) metres, camera optical frame, NaN for missing joints.
+        joint_set: order of ``joints``; needs ``left_hip``/``right_hip``/``left_shoulder``/
+            ``right_shoulder`` for a full orientation.
+    Returns:
+        the frame, or None when neither the hips nor the root joint are finite.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    lh, rh = _joint(joints, joint_set, "left_hip"), _joint(joints, joint_set, "right_hip")
+    ls, rs = _joint(joints, joint_set, "left_shoulder"), _joint(joints, joint_set, "right_shoulder")
+    hip, shoulder = _mid(lh, rh), _mid(ls, rs)
+    origin = hip
+    if origin is None:
+        root = joints[joint_set.root]
+        if not np.isfinite(root).all():
+            return None
+        origin = root
+    up = None if shoulder is None else shoulder - origin
+    left = (lh - rh) if hip is not None else ((ls - rs) if shoulder is not None else None)
+    rot = _frame_from(up, left, FACING_CAMERA, prefer="z")
+    return Frame(origin=origin, rotation=rot)
+
+
+def joint_frames(joints: np.ndarray, joint_set: JointSet, body: Frame) -> dict[int, Frame]:
+    """Frames of every finite joint, expressed in ``body`` (see the module docstring).
+
+    Args:
+        joints: (J, 3) metres, camera optical frame, NaN for missing joints.
+        joint_set: order of ``joints``.
+        body: the body frame from :func:`body_frame`.
+    Returns:
+        joint index -> frame relative to the body frame (missing joints are left out).
+    """
+    local = body.inverse_apply(np.asarray(joints, dtype=np.float64))  # (J, 3) in the body frame
+    children: dict[int, list[int]] = {i: [] for i in range(len(joint_set))}
+    for p, c in joint_set.tree_bones:
+        children[p].append(c)
+    eye = np.eye(3)
+    out: dict[int, Frame] = {}
+    for j in range(len(joint_set)):
+        if not np.isfinite(local[j]).all():
+            continue
+        parent = joint_set.parents[j]
+        bone = None
+        if len(children[j]) == 1 and np.isfinite(local[children[j][0]]).all():
+            bone = local[children[j][0]] - local[j]
+        elif not children[j] and parent >= 0 and np.isfinite(local[parent]).all():
+            bone = local[j] - local[parent]
+        rot = eye.copy() if bone is None else _frame_from(bone, eye[:, 1], eye, prefer="x")
+        out[j] = Frame(origin=local[j], rotation=rot)
+    return out
+
+
+def transform_points(points: np.ndarray, translation: np.ndarray, quaternion: np.ndarray
+                     ) -> np.ndarray:
+    """Apply a rigid transform (parent <- child, as in a TF lookup) to ``points`` (..., 3).
+
+    Args:
+        points: (..., 3) metres in the child frame; NaN stays NaN.
+        translation: (3,) metres, the child's origin in the parent frame.
+        quaternion: (4,) (x, y, z, w), the child's orientation in the parent frame.
+    Returns:
+        (..., 3) float32 metres in the parent frame.
+    """
+    r = quaternion_to_rotation(quaternion)
+    out = np.asarray(points, dtype=np.float64) @ r.T + np.asarray(translation, dtype=np.float64)
+    return out.astype(np.float32)

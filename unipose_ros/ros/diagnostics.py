@@ -1,0 +1,157 @@
+"""Run-time bookkeeping of the pose node: rate-limited error reports, counters, rates and
+latency, and their diagnostic_msgs/DiagnosticArray form.
+
+:class:`ErrorReporter` and :class:`NodeStats` are plain Python (thread-safe, clock injectable) so
+they are tested without spinning a node; :func:`diagnostic_array` builds the message.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+
+class ErrorReporter:
+    """Logs each kind of error at most once per ``period_s`` and counts every occurrence.
+
+    Args:
+        log: called with the message to emit (e.g. ``node.get_logger().error``).
+        period_s: minimum time between two logs of the same kind (s).
+        clock: monotonic time source (s), injectable for tests.
+    """
+
+    def __init__(self, log: Callable[[str], object], period_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._log, self.period_s, self._clock = log, float(period_s), clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.logged: dict[str, int] = {}
+        self.last_message: dict[str, str] = {}
+
+    def report(self, kind: str, message: str) -> bool:
+        """Count an error of ``kind``; log ``message`` unless that kind was logged less than
+        ``period_s`` ago (the log then says how many were suppressed). Returns True if logged."""
+        with self._lock:
+            now = self._clock()
+            n = self.counts.get(kind, 0) + 1
+            self.counts[kind] = n
+            self.last_message[kind] = message
+            last = self._last.get(kind)
+            if last is not None and now - last < self.period_s:
+                return False
+            suppressed = n - 1 - self.logged.get(kind, 0)
+            self._last[kind] = now
+            self.logged[kind] = self.logged.get(kind, 0) + 1
+        suffix = f" ({suppressed} more since the last report)" if suppressed > 0 else ""
+        self._log(f"[{kind}] {message}{suffix}")
+        return True
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class RateMeter:
+    """Events per second over a sliding window of ``window_s`` seconds."""
+
+    def __init__(self, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s, self._clock = window_s, clock
+        self._times: deque[float] = deque()
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+        self._times.append(self._clock())
+        self._trim()
+
+    def rate(self) -> float:
+        self._trim()
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+    def _trim(self) -> None:
+        cutoff = self._clock() - self.window_s
+        while self._times and self._times[0] < cutoff:
+            self._times.popleft()
+
+
+class NodeStats:
+    """Counters and timings of the pose node (all thread-safe through one lock).
+
+    Attributes:
+        inputs: input name -> RateMeter of received messages.
+        processed / published: synchronised frames run through the estimator / published.
+        latency_s: recent (input stamp -> publish) latencies (s), ROS time.
+        estimator_s: recent estimator run times (s).
+        people: number of people in the last published frame.
+    """
+
+    def __init__(self, inputs: tuple[str, ...], clock: Callable[[], float] = time.monotonic,
+                 window: int = 100) -> None:
+        self._lock = threading.Lock()
+        self.inputs = {name: RateMeter(clock=clock) for name in inputs}
+        self.frames = RateMeter(clock=clock)
+        self.processed = 0
+        self.published = 0
+        self.latency_s: deque[float] = deque(maxlen=window)
+        self.estimator_s: deque[float] = deque(maxlen=window)
+        self.people = 0
+
+    def on_input(self, name: str) -> None:
+        with self._lock:
+            self.inputs[name].tick()
+
+    def on_processed(self, estimator_s: float) -> None:
+        with self._lock:
+            self.processed += 1
+            self.estimator_s.append(estimator_s)
+
+    def on_published(self, latency_s: float, people: int) -> None:
+        with self._lock:
+            self.published += 1
+            self.frames.tick()
+            self.latency_s.append(latency_s)
+            self.people = people
+
+    def snapshot(self) -> dict[str, float]:
+        """Flat name -> value summary (rates in Hz, times in ms)."""
+        with self._lock:
+            out: dict[str, float] = {f"{k}_rate_hz": m.rate() for k, m in self.inputs.items()}
+            out["output_rate_hz"] = self.frames.rate()
+            out["processed"] = self.processed
+            out["published"] = self.published
+            out["people"] = self.people
+            for name, values in (("latency", self.latency_s), ("estimator", self.estimator_s)):
+                vals = sorted(values)
+                out[f"{name}_ms_median"] = 1e3 * vals[len(vals) // 2] if vals else float("nan")
+                out[f"{name}_ms_max"] = 1e3 * vals[-1] if vals else float("nan")
+            return out
+
+
+def diagnostic_array(stamp, name: str, hardware_id: str, values: dict[str, object],
+                     errors: dict[str, int], warn: str = "") -> DiagnosticArray:
+    """One DiagnosticStatus (OK, WARN when ``warn`` is set or errors were counted) in a
+    DiagnosticArray stamped ``stamp`` (builtin_interfaces/Time)."""
+    status = DiagnosticStatus()
+    status.name, status.hardware_id = name, hardware_id
+    bad = {k: v for k, v in errors.items() if v}
+    if warn or bad:
+        status.level = DiagnosticStatus.WARN
+        status.message = warn or "input errors: " + ", ".join(f"{k}={v}" for k, v in bad.items())
+    else:
+        status.level = DiagnosticStatus.OK
+        status.message = "ok"
+    kv = [KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
+          for k, v in values.items()]
+    kv += [KeyValue(key=f"errors_{k}", value=str(v)) for k, v in errors.items()]
+    status.values = kv
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    arr.status = [status]
+    return arr

@@ -1,0 +1,118 @@
+"""The pose node's parameters: declared with descriptions, read into one typed dataclass and
+validated with messages that say what to change.
+
+Defaults live in config/pose_node.yaml (``--ros-args --params-file config/pose_node.yaml``); the
+values below are the fallbacks when no file is given and must agree with it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+
+from unipose_ros.ros.qos import RELIABILITY
+
+_DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
+
+
+@dataclass(frozen=True)
+class PoseNodeParams:
+    """Validated parameters of the pose node (see DESCRIPTIONS for each meaning)."""
+
+    estimator: str = "baseline"
+    estimator_config: str = ""
+    device: str = "cpu"
+    use_points: bool = False
+    sync_tolerance_s: float = 0.02
+    sync_queue_size: int = 10
+    publish_tf: bool = True
+    publish_markers: bool = True
+    marker_lifetime_s: float = 0.2
+    target_frame: str = ""
+    qos_reliability: str = "best_effort"
+    qos_depth: int = 5
+    min_joint_confidence: float = 0.3
+    no_input_warn_s: float = 5.0
+    error_throttle_s: float = 5.0
+    diagnostics_period_s: float = 1.0
+
+
+DESCRIPTIONS: dict[str, str] = {
+    "estimator": "Pose estimator to run: 'baseline' (2D keypoints on colour + depth lookup).",
+    "estimator_config": "YAML file with the estimator's settings (e.g. config/baseline.yaml); "
+                        "empty: the estimator's defaults.",
+    "device": "Torch device for the estimator: 'cpu', 'cuda' or 'cuda:N'.",
+    "use_points": "Also subscribe to 'points' (sensor_msgs/PointCloud2) and pass the cloud to "
+                  "the estimator; every synchronised set then needs a cloud.",
+    "sync_tolerance_s": "Largest stamp difference (s) between colour, depth, camera_info (and "
+                        "cloud) in one synchronised set; about one frame period or less.",
+    "sync_queue_size": "Messages kept per input while waiting for their partners.",
+    "publish_tf": "Publish body_<id> and <joint>_<id> frames on /tf.",
+    "publish_markers": "Publish visualization_msgs/MarkerArray on 'markers'.",
+    "marker_lifetime_s": "Lifetime (s) of the skeleton markers, so stale people disappear.",
+    "target_frame": "Frame to express outputs in (needs tf2_ros); empty: the camera optical "
+                    "frame of the input image.",
+    "qos_reliability": "Reliability of the camera subscriptions: best_effort (sensor-data QoS, "
+                       "matches camera drivers), reliable or system_default.",
+    "qos_depth": "History depth of the camera subscriptions.",
+    "min_joint_confidence": "Joints below this confidence are not drawn in the markers (display "
+                            "only: the skeletons topic always carries every joint).",
+    "no_input_warn_s": "Warn when no synchronised input arrived for this long (s); 0 disables.",
+    "error_throttle_s": "The same input error is logged at most once per this period (s).",
+    "diagnostics_period_s": "Period (s) of diagnostic_msgs/DiagnosticArray on /diagnostics; "
+                            "0 disables.",
+}
+
+
+def declare_parameters(node: Node, defaults: PoseNodeParams | None = None) -> None:
+    """Declare every parameter of :class:`PoseNodeParams` on ``node`` with its description."""
+    defaults = defaults or PoseNodeParams()
+    for f in fields(PoseNodeParams):
+        node.declare_parameter(f.name, getattr(defaults, f.name),
+                               ParameterDescriptor(name=f.name, description=DESCRIPTIONS[f.name]))
+
+
+def read_parameters(node: Node) -> PoseNodeParams:
+    """Read the declared parameters and validate them (ValueError naming the parameter)."""
+    values: dict[str, Any] = {}
+    for f in fields(PoseNodeParams):
+        value = node.get_parameter(f.name).value
+        default = getattr(PoseNodeParams, f.name)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(default):
+            raise ValueError(f"parameter {f.name!r} must be {type(default).__name__}, got "
+                             f"{value!r}")
+        values[f.name] = value
+    return validate(PoseNodeParams(**values))
+
+
+def validate(p: PoseNodeParams) -> PoseNodeParams:
+    """Check ranges and choices; raise ValueError with a message that says what to set."""
+    problems = []
+    if not _DEVICE.match(p.device):
+        problems.append(f"device {p.device!r}: use 'cpu', 'cuda' or 'cuda:N' (N a GPU index)")
+    if not p.estimator.strip():
+        problems.append("estimator is empty: use 'baseline'")
+    if not 0.0 <= p.sync_tolerance_s <= 1.0:
+        problems.append(f"sync_tolerance_s {p.sync_tolerance_s}: use 0..1 s (about one frame "
+                        "period, e.g. 0.02 for 30 fps)")
+    if p.sync_queue_size < 1:
+        problems.append(f"sync_queue_size {p.sync_queue_size}: use >= 1")
+    if p.marker_lifetime_s < 0:
+        problems.append(f"marker_lifetime_s {p.marker_lifetime_s}: use >= 0 (0 = forever)")
+    if p.qos_reliability not in RELIABILITY:
+        problems.append(f"qos_reliability {p.qos_reliability!r}: use one of {sorted(RELIABILITY)}")
+    if p.qos_depth < 1:
+        problems.append(f"qos_depth {p.qos_depth}: use >= 1")
+    if not 0.0 <= p.min_joint_confidence <= 1.0:
+        problems.append(f"min_joint_confidence {p.min_joint_confidence}: use 0..1")
+    for name in ("no_input_warn_s", "error_throttle_s", "diagnostics_period_s"):
+        if getattr(p, name) < 0:
+            problems.append(f"{name} {getattr(p, name)}: use >= 0")
+    if problems:
+        raise ValueError("invalid pose node parameters: " + "; ".join(problems))
+    return p

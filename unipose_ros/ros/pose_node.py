@@ -1,0 +1,291 @@
+"""The pose node: camera topics in, 3D skeletons, markers and TF out. A thin adapter:
+messages -> numpy (unipose_ros.io) -> estimator -> tracker -> messages (publishers.py).
+
+Topics (relative; remap them in the launch file):
+    in:  image (sensor_msgs/Image, colour), depth_image (sensor_msgs/Image, registered to
+         colour, 16UC1 mm or 32FC1 m), camera_info (sensor_msgs/CameraInfo of the colour image),
+         points (sensor_msgs/PointCloud2, only with use_points)
+    out: skeletons (unipose_ros/msg/Skeleton3DArray), markers (visualization_msgs/MarkerArray),
+         /tf (body_<id>, <joint>_<id>), /diagnostics
+Every output carries the input image's stamp. Subscription callbacks only queue messages; a
+worker thread runs the estimator on the latest synchronised frame, older ones are dropped.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from unipose_ros.core.body_frame import transform_points
+from unipose_ros.core.errors import EmptyInputError, InputError
+from unipose_ros.core.frame import RGBDFrame
+from unipose_ros.core.pose import PersonPose
+from unipose_ros.core.tracking import SkeletonTracker
+from unipose_ros.estimators.base import Estimator
+from unipose_ros.ros import publishers
+from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array
+from unipose_ros.ros.params import PoseNodeParams, declare_parameters, read_parameters
+from unipose_ros.ros.qos import input_qos, output_qos
+from unipose_ros.ros.sync import LatestOnly, StampSynchronizer, SyncedSet
+from unipose_ros.ros.tf_broadcast import TfBroadcaster
+
+# slot name in the synchroniser -> (relative topic, message type)
+INPUTS = {"image": ("image", Image), "depth": ("depth_image", Image),
+          "info": ("camera_info", CameraInfo), "points": ("points", PointCloud2)}
+
+
+def build_estimator(params: PoseNodeParams) -> Estimator:
+    """The estimator named by the ``estimator`` parameter, on ``device``."""
+    if params.estimator == "baseline":
+        from unipose_ros.estimators.baseline import build_baseline
+
+        # MediaPipe runs on the CPU: ``device`` does not apply to the baseline.
+        return build_baseline(params.estimator_config or None)
+    raise ValueError(f"unknown estimator {params.estimator!r}: use 'baseline'")
+
+
+def _tagged(error: InputError, slot: str) -> InputError:
+    error.slot = slot  # type: ignore[attr-defined]
+    return error
+
+
+def error_kind(error: Exception) -> str:
+    """Rate-limiting key of an input error: its class and the input it came from."""
+    return f"{type(error).__name__}/{getattr(error, 'slot', 'frame')}"
+
+
+def frame_from_messages(synced: SyncedSet) -> RGBDFrame:
+    """Convert one synchronised set to an RGBDFrame; InputError (with the input named) if a
+    message cannot be used."""
+    from unipose_ros.io.camera_info import camera_from_info
+    from unipose_ros.io.image import depth_from_image, rgb_from_image
+
+    def convert(slot: str, fn):
+        try:
+            return fn(synced[slot])
+        except InputError as e:
+            raise _tagged(type(e)(f"{INPUTS[slot][0]}: {e}"), slot) from e
+
+    camera = convert("info", camera_from_info)
+    rgb = convert("image", rgb_from_image)
+    depth = convert("depth", depth_from_image)
+    points = None
+    if "points" in synced.messages:
+        from unipose_ros.io.pointcloud import cloud_to_xyz
+
+        points = convert("points", cloud_to_xyz)
+        if len(points) == 0:
+            raise _tagged(EmptyInputError("points: the point cloud is empty (no finite points)"),
+                          "points")
+    image = synced["image"]
+    frame = RGBDFrame(stamp_ns=synced.stamp_ns, frame_id=image.header.frame_id, camera=camera,
+                      rgb=rgb, depth=depth, points=points).validate()
+    if frame.valid_depth_fraction() == 0.0:
+        raise _tagged(EmptyInputError("depth_image: no valid pixel (all 0 or NaN): check the "
+                                      "depth stream (lens covered, out of range, wrong topic)"),
+                      "depth")
+    return frame
+
+
+class PoseNode(Node):
+    """3D human pose node (see the module docstring).
+
+    Args:
+        estimator: an estimator to use instead of building one from the parameters (tests,
+            embedding); the node then owns it and closes it on destroy.
+        node_name, **kwargs: passed to rclpy.node.Node (context, parameter_overrides, ...).
+    Raises:
+        ValueError: invalid parameters (the message names the parameter and what to set).
+    """
+
+    def __init__(self, estimator: Estimator | None = None, node_name: str = "pose_node",
+                 **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        declare_parameters(self)
+        p = self.params = read_parameters(self)
+        log = self.get_logger()
+        self.errors = ErrorReporter(log.error, p.error_throttle_s)
+        self.warnings = ErrorReporter(log.warning, max(p.no_input_warn_s, p.error_throttle_s))
+        self._tf_buffer = None
+        if p.target_frame:
+            try:
+                import tf2_ros  # type: ignore[import-not-found]
+            except ImportError:
+                raise ValueError("target_frame needs tf2_ros (install ros-<distro>-tf2-ros); "
+                                 "leave target_frame empty to publish in the camera frame") from None
+            self._tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+        self.estimator = estimator if estimator is not None else build_estimator(p)
+        self.tracker = SkeletonTracker()
+        slots = ("image", "depth", "info") + (("points",) if p.use_points else ())
+        self.sync = StampSynchronizer(slots, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
+                                      sticky=("info",))
+        self.stats = NodeStats(slots)
+        self.mailbox: LatestOnly[SyncedSet] = LatestOnly()
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        self._subs = [self.create_subscription(
+            INPUTS[s][1], INPUTS[s][0], lambda msg, s=s: self._on_input(s, msg),
+            input_qos(p.qos_reliability, p.qos_depth), event_callbacks=events) for s in slots]
+        from unipose_ros.msg import Skeleton3DArray
+
+        self.skeleton_pub = self.create_publisher(Skeleton3DArray, "skeletons", output_qos())
+        self.marker_pub = (self.create_publisher(MarkerArray, "markers", output_qos())
+                           if p.publish_markers else None)
+        self.tf = TfBroadcaster(self) if p.publish_tf else None
+        self._last_input = time.monotonic()
+        if p.no_input_warn_s > 0:
+            self.create_timer(min(1.0, p.no_input_warn_s), self._watchdog)
+        if p.diagnostics_period_s > 0:
+            from diagnostic_msgs.msg import DiagnosticArray
+
+            self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
+            self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="pose_worker", daemon=True)
+        self._worker.start()
+        log.info(f"estimator {self.estimator.name} ({self.estimator.joint_set.name}) on "
+                 f"{p.device}; inputs {[self.resolve_topic_name(INPUTS[s][0]) for s in slots]} "
+                 f"({p.qos_reliability})")
+
+    # subscription side: never blocks on inference
+    def _on_input(self, slot: str, msg) -> None:
+        self.stats.on_input(slot)
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        synced = self.sync.add(slot, stamp, msg)
+        if synced is not None:
+            self._last_input = time.monotonic()
+            self.mailbox.put(synced)
+
+    def _on_incompatible_qos(self, event) -> None:
+        self.warnings.report("qos", f"a publisher with incompatible QoS was found (policy "
+                             f"{event.last_policy_kind}); this node subscribes with "
+                             f"qos_reliability={self.params.qos_reliability}: change the "
+                             "parameter or the publisher's QoS")
+
+    def _watchdog(self) -> None:
+        idle = time.monotonic() - self._last_input
+        if idle < self.params.no_input_warn_s:
+            return
+        got = ", ".join(f"{self.resolve_topic_name(INPUTS[s][0])}={n}"
+                        for s, n in self.sync.received.items())
+        self.warnings.report("no_input", f"no synchronised input for {idle:.1f} s (messages "
+                             f"received: {got}). Check the topic remappings, that the camera "
+                             "publishes, the QoS (camera drivers publish best effort: keep "
+                             "qos_reliability=best_effort) and that stamps agree within "
+                             f"sync_tolerance_s={self.params.sync_tolerance_s}")
+
+    def _publish_diagnostics(self) -> None:
+        values = dict(self.stats.snapshot())
+        values.update({f"sync_dropped_{k}": v for k, v in self.sync.dropped.items()})
+        values["stale_dropped"] = self.mailbox.dropped
+        values["device"] = self.params.device
+        values["estimator"] = self.estimator.name
+        idle = time.monotonic() - self._last_input
+        warn = (f"no input for {idle:.0f} s" if self.params.no_input_warn_s
+                and idle > self.params.no_input_warn_s else "")
+        self._diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(),
+                                                f"{self.get_name()}: pose", self.get_fully_qualified_name(),
+                                                values, dict(self.errors.counts), warn))
+
+    # worker side
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            synced = self.mailbox.get(timeout=0.1)
+            if synced is not None:
+                try:
+                    self.process(synced)
+                except Exception as e:  # never let one frame kill the worker
+                    self.errors.report("internal", f"{type(e).__name__}: {e}")
+
+    def process(self, synced: SyncedSet) -> list[PersonPose] | None:
+        """Run one synchronised set through conversion, estimator, tracker and publishers.
+        Returns the published poses, or None when the input was rejected (error reported)."""
+        try:
+            frame = frame_from_messages(synced)
+        except InputError as e:
+            self.errors.report(error_kind(e), str(e))
+            return None
+        t0 = time.perf_counter()
+        try:
+            poses = self.estimator.estimate(frame)
+        except InputError as e:
+            self.errors.report(error_kind(e), str(e))
+            return None
+        except Exception as e:
+            self.errors.report("estimator", f"{self.estimator.name} failed: "
+                               f"{type(e).__name__}: {e}")
+            return None
+        self.stats.on_processed(time.perf_counter() - t0)
+        poses = self.tracker.update(poses)
+        header = Header(stamp=synced["image"].header.stamp, frame_id=frame.frame_id)
+        if self._tf_buffer is not None:
+            poses, header = self._to_target_frame(poses, header)
+            if header is None:
+                return None
+        self._publish(poses, header)
+        now_ns = self.get_clock().now().nanoseconds
+        self.stats.on_published((now_ns - synced.stamp_ns) * 1e-9, len(poses))
+        return poses
+
+    def _to_target_frame(self, poses: list[PersonPose], header: Header):
+        from rclpy.duration import Duration
+        from rclpy.time import Time
+
+        try:
+            t = self._tf_buffer.lookup_transform(self.params.target_frame, header.frame_id,
+                                                 Time.from_msg(header.stamp), Duration(seconds=0.05))
+        except Exception as e:  # tf2 raises several exception types
+            self.errors.report("tf", f"no transform {header.frame_id} -> "
+                               f"{self.params.target_frame}: {e}")
+            return poses, None
+        tr, q = t.transform.translation, t.transform.rotation
+        for pose in poses:
+            pose.joints = transform_points(pose.joints, (tr.x, tr.y, tr.z), (q.x, q.y, q.z, q.w))
+        return poses, Header(stamp=header.stamp, frame_id=self.params.target_frame)
+
+    def _publish(self, poses: list[PersonPose], header: Header) -> None:
+        self.skeleton_pub.publish(publishers.skeleton_array(poses, header, self.estimator.name))
+        if self.marker_pub is not None:
+            self.marker_pub.publish(publishers.marker_array(
+                poses, header, self.params.marker_lifetime_s, self.params.min_joint_confidence))
+        if self.tf is not None:
+            self.tf.send(publishers.transforms([p for p in poses if p.track_id >= 0], header))
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self.mailbox.close()
+        self._worker.join(timeout=5.0)
+        try:
+            self.estimator.close()
+        finally:
+            super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point: ``python -m unipose_ros.ros.pose_node --ros-args --params-file ...``."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PoseNode()
+        rclpy.spin(node)
+    except ValueError as e:
+        print(f"pose_node: {e}", flush=True)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""Output messages from a list of PersonPose: pure functions (no node, no spinning needed).
+
+Every function takes the input image's std_msgs/Header: outputs carry its stamp and, unless a
+pose was transformed elsewhere, its frame_id (the camera optical frame).
+
+* :func:`skeleton_array` -> unipose_ros/msg/Skeleton3DArray (every joint, with confidence).
+* :func:`marker_array` -> visualization_msgs/MarkerArray: per person one SPHERE_LIST (joints) and
+  one LINE_LIST (bones) in namespace ``person_<id>``; a lone DELETEALL when nobody is seen.
+* :func:`transforms` -> list of geometry_msgs/TransformStamped: ``body_<id>`` under the camera
+  frame and ``<joint>_<id>`` under it (orientations: unipose_ros.core.body_frame).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import Point, TransformStamped
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from unipose_ros.core.body_frame import Frame, body_frame, joint_frames
+from unipose_ros.core.pose import PersonPose
+
+# Distinct colours for consecutive track ids (tab10-like), RGB in [0, 1].
+PALETTE = np.array([[0.12, 0.47, 0.71], [1.0, 0.5, 0.05], [0.17, 0.63, 0.17], [0.84, 0.15, 0.16],
+                    [0.58, 0.4, 0.74], [0.55, 0.34, 0.29], [0.89, 0.47, 0.76], [0.5, 0.5, 0.5],
+                    [0.74, 0.74, 0.13], [0.09, 0.75, 0.81]])
+JOINT_DIAMETER_M = 0.05
+BONE_WIDTH_M = 0.02
+
+
+def body_frame_id(track_id: int) -> str:
+    return f"body_{track_id}"
+
+
+def joint_frame_id(joint: str, track_id: int) -> str:
+    return f"{joint}_{track_id}"
+
+
+def person_namespace(track_id: int) -> str:
+    return f"person_{track_id}"
+
+
+def skeleton_array(poses: Sequence[PersonPose], header: Header, estimator: str):
+    """unipose_ros/msg/Skeleton3DArray for ``poses`` (joints in ``header.frame_id``, metres)."""
+    from unipose_ros.io.skeleton import poses_to_msg
+    from unipose_ros.msg import Skeleton3D, Skeleton3DArray
+
+    return poses_to_msg(list(poses), header, estimator, Skeleton3DArray, Skeleton3D, Point)
+
+
+def _color(track_id: int, alpha: float = 1.0) -> ColorRGBA:
+    r, g, b = PALETTE[track_id % len(PALETTE)]
+    return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
+
+
+def _point(p: np.ndarray) -> Point:
+    return Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
+
+
+def _duration(seconds: float) -> Duration:
+    sec = int(seconds)
+    return Duration(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+
+
+def marker_array(poses: Sequence[PersonPose], header: Header, lifetime_s: float = 0.2,
+                 min_confidence: float = 0.0) -> MarkerArray:
+    """Markers for RViz.
+
+    Args:
+        poses: people of one frame; joints in ``header.frame_id``, metres.
+        header: the input image's header (stamp and frame copied to every marker).
+        lifetime_s: marker lifetime (s); 0 keeps them until replaced.
+        min_confidence: joints below it (and NaN joints) are not drawn, nor bones touching them.
+    Returns:
+        per person a SPHERE_LIST (id 0) and a LINE_LIST (id 1) in namespace ``person_<id>``;
+        a single DELETEALL marker when ``poses`` is empty.
+    """
+    out = MarkerArray()
+    if not poses:
+        out.markers = [Marker(header=header, action=Marker.DELETEALL)]
+        return out
+    life = _duration(lifetime_s)
+    markers = []
+    for pose in poses:
+        ok = np.isfinite(pose.joints).all(axis=1) & (pose.confidence >= min_confidence)
+        color = _color(pose.track_id)
+        joints = Marker(header=header, ns=person_namespace(pose.track_id), id=0,
+                        type=Marker.SPHERE_LIST, action=Marker.ADD, lifetime=life, color=color)
+        joints.pose.orientation.w = 1.0
+        joints.scale.x = joints.scale.y = joints.scale.z = JOINT_DIAMETER_M
+        joints.points = [_point(p) for p in pose.joints[ok]]
+        bones = Marker(header=header, ns=person_namespace(pose.track_id), id=1,
+                       type=Marker.LINE_LIST, action=Marker.ADD, lifetime=life, color=color)
+        bones.pose.orientation.w = 1.0
+        bones.scale.x = BONE_WIDTH_M
+        bones.points = [_point(pose.joints[i]) for a, b in pose.joint_set.bones
+                        if ok[a] and ok[b] for i in (a, b)]
+        markers += [joints, bones]
+    out.markers = markers
+    return out
+
+
+def _transform(header: Header, child: str, frame: Frame, parent: str | None = None
+               ) -> TransformStamped:
+    t = TransformStamped()
+    t.header.stamp = header.stamp
+    t.header.frame_id = parent if parent is not None else header.frame_id
+    t.child_frame_id = child
+    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (
+        float(v) for v in frame.origin)
+    q = frame.quaternion
+    (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,
+     t.transform.rotation.w) = (float(v) for v in q)
+    return t
+
+
+def transforms(poses: Sequence[PersonPose], header: Header, joint_frames_too: bool = True
+               ) -> list[TransformStamped]:
+    """TF frames of ``poses``: ``body_<id>`` (parent ``header.frame_id``) and, if
+    ``joint_frames_too``, ``<joint>_<id>`` (parent ``body_<id>``) for every finite joint.
+    A person without a finite hip midpoint or root gets no frames."""
+    out: list[TransformStamped] = []
+    for pose in poses:
+        body = body_frame(pose.joints, pose.joint_set)
+        if body is None:
+            continue
+        body_id = body_frame_id(pose.track_id)
+        out.append(_transform(header, body_id, body))
+        if joint_frames_too:
+            for j, frame in joint_frames(pose.joints, pose.joint_set, body).items():
+                out.append(_transform(header, joint_frame_id(pose.joint_set.joints[j],
+                                                             pose.track_id), frame, body_id))
+    return out
