@@ -9,6 +9,8 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export PYTHONUNBUFFERED=1
+echo "ruff check"
+"$VENV/bin/ruff" check unipose_ros training test scripts || exit 1
 "$VENV/bin/python" -m pytest "$@"
 rc=$?
 # Fast DDS leaves shared-memory segments behind when a process crashes.

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from unipose_ros.core.camera import PinholeCamera
-from unipose_ros.core.depth_lookup import (DepthLookupConfig, DepthSource, lift_keypoints,
-                                           nearest_mode)
+from unipose_ros.core.depth_lookup import DepthLookupConfig, DepthSource, lift_keypoints, nearest_mode
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import ITOP15

@@ -7,7 +7,7 @@ import pytest
 from unipose_ros.core.camera import PinholeCamera, depth_to_metres, metres_to_depth
 from unipose_ros.core.errors import CameraInfoError, EncodingError, SizeMismatchError
 from unipose_ros.core.frame import RGBDFrame
-from unipose_ros.core.joints import (BLAZEPOSE33_NAMES, COCO17, ITOP15, joint_map, joint_set)
+from unipose_ros.core.joints import BLAZEPOSE33_NAMES, COCO17, ITOP15, joint_map, joint_set
 from unipose_ros.core.metrics import PoseEvaluator, match_people
 from unipose_ros.core.pose import Modality, PersonPose
 

@@ -234,14 +234,17 @@ def test_replayed_recording_reaches_the_node_with_recorded_timing(ros_context, s
     remap = {"/camera/color/image_raw": f"{namespace}/image",
              "/camera/aligned_depth_to_color/image_raw": f"{namespace}/depth_image",
              "/camera/color/camera_info": f"{namespace}/camera_info"}
-    published: list[tuple[float, str]] = []
+    published: list[tuple[float, str, int]] = []
     stats = replay(tmp_path / "rec", player, rate=2.0, topics=list(remap), remap=remap,
-                   start_delay_s=5.0, on_publish=lambda t, _: published.append((time.monotonic(), t)))
+                   start_delay_s=5.0, on_publish=lambda t, log: published.append((time.monotonic(), t, log)))
     assert stats.published == {v: 6 for v in remap.values()} and not stats.failed
-    images = [t for t, topic in published if topic.endswith("/image")]
-    gaps = np.diff(images)  # 50 ms apart; a stalled machine delays a publish, then catches up
-    assert np.sum(np.abs(gaps - 0.05) < 0.01) >= 3, gaps
-    assert 0.24 < images[-1] - images[0] < 0.6, gaps
+    # recorded log times / rate after the first publish: never early; a stalled machine may
+    # delay a publish, which then catches up
+    t0, log0 = published[0][0], published[0][2]
+    lateness = np.array([t - t0 - (log - log0) * 1e-9 / 2.0 for t, _, log in published])
+    assert np.all(lateness > -0.003), lateness
+    assert np.median(lateness) < 0.02 and lateness[-1] < 0.3, lateness
+    assert published[-1][0] - t0 > 0.245
     topic = f"{namespace}/skeletons"
     assert wait_for(lambda: stamps[-1] in [stamp_ns(m) for m in out.messages(topic)], 10.0)
     assert_all_accounted(node, [stamp_ns(m) for m in out.messages(topic)], stamps)
