@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,8 +78,6 @@ def ensure_sample(cfg: SampleConfig) -> Path:
     gen = GeneratorConfig(frames=cfg.frames, people=cfg.people, resolution=(width, height), seed=cfg.seed)
     tmp = path.with_name(path.name + ".partial")
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     generate_recording(tmp, gen, progress=True)
     tmp.rename(path)
@@ -114,6 +113,7 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
 
     t_start = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "recording", ignore_errors=True)  # a new run replaces the previous outputs
     bag_path = Path(cfg.recording) if cfg.recording else ensure_sample(cfg.sample)
     reader = RecordingReader(bag_path)
     topics = RecordingTopics()
