@@ -31,36 +31,39 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "test"))  # the stand-in estimator and message helpers
 
 
-def run(width: int, height: int, frames: int, fps: float, delay_s: float, domain: int) -> dict:
+class TimedEstimator:
+    """Wraps an estimator and records the time of each ``estimate`` call by frame stamp."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name, self.joint_set, self.modality = inner.name, inner.joint_set, inner.modality
+        self.durations: dict[int, float] = {}
+
+    def estimate(self, frame):
+        t0 = time.perf_counter()
+        out = self.inner.estimate(frame)
+        self.durations[frame.stamp_ns] = time.perf_counter() - t0
+        return out
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def run_node(estimator, frames: list, fps: float, domain: int, label: str = "") -> dict:
+    """Send ``frames`` (list of (camera, depth metres, rgb)) at ``fps`` through a real PoseNode
+    running ``estimator``; return latency statistics (ms) of the frames that came out."""
     import rclpy
-    from conftest import CentroidEstimator, Collector, InputPublisher, make_inputs, wait_for
+    from conftest import Collector, InputPublisher, make_inputs, wait_for
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from unipose_ros.core.camera import PinholeCamera
     from unipose_ros.msg import Skeleton3DArray
     from unipose_ros.ros.pose_node import PoseNode
-
-    class TimedEstimator(CentroidEstimator):
-        def __init__(self) -> None:
-            super().__init__(delay_s)
-            self.durations: dict[int, float] = {}
-
-        def estimate(self, frame):
-            t0 = time.perf_counter()
-            out = super().estimate(frame)
-            self.durations[frame.stamp_ns] = time.perf_counter() - t0
-            return out
-
-    cam = PinholeCamera.from_fov(width, height, 69.0)
-    depth = np.full((height, width), np.nan, np.float32)
-    depth[height // 4: 3 * height // 4, width // 3: 2 * width // 3] = 2.0
-    rgb = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     ns = f"/bench{os.getpid()}"
-    est = TimedEstimator()
+    est = TimedEstimator(estimator)
     node = PoseNode(estimator=est, context=ctx, namespace=ns,
                     parameter_overrides=[Parameter("diagnostics_period_s", value=0.0)])
     inputs = InputPublisher(ctx, ns)
@@ -73,11 +76,11 @@ def run(width: int, height: int, frames: int, fps: float, delay_s: float, domain
     try:
         assert inputs.wait_connected() and out.wait_connected(), "discovery failed"
         time.sleep(0.3)
-        for k in range(frames):
+        for cam, depth, rgb in frames:
             stamp = node.get_clock().now().nanoseconds
             inputs.send(make_inputs(cam, stamp, depth_m=depth, rgb=rgb))
             time.sleep(1.0 / fps)
-        wait_for(lambda: len(out.received[f"{ns}/skeletons"]) >= frames, 5.0)
+        wait_for(lambda: len(out.received[f"{ns}/skeletons"]) >= len(est.durations), 5.0)
         e2e, est_t = [], []
         for t_recv, msg in out.received[f"{ns}/skeletons"]:
             s = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
@@ -91,11 +94,25 @@ def run(width: int, height: int, frames: int, fps: float, delay_s: float, domain
         rclpy.try_shutdown(context=ctx)
     e2e, est_t = np.array(e2e) * 1e3, np.array(est_t) * 1e3
     added = e2e - est_t
-    return dict(size=f"{width}x{height}", sent=frames, received=len(e2e),
+    cam = frames[0][0]
+    return dict(label=label, size=f"{cam.width}x{cam.height}", sent=len(frames), received=len(e2e),
                 pub_med=np.median(to_publish) * 1e3,
                 e2e_med=np.median(e2e), e2e_p95=np.percentile(e2e, 95),
                 est_med=np.median(est_t), added_med=np.median(added),
                 added_p95=np.percentile(added, 95), added_max=added.max())
+
+
+def run(width: int, height: int, frames: int, fps: float, delay_s: float, domain: int) -> dict:
+    """The stand-in centroid estimator on a flat synthetic frame of ``width`` x ``height``."""
+    from conftest import CentroidEstimator
+
+    from unipose_ros.core.camera import PinholeCamera
+
+    cam = PinholeCamera.from_fov(width, height, 69.0)
+    depth = np.full((height, width), np.nan, np.float32)
+    depth[height // 4: 3 * height // 4, width // 3: 2 * width // 3] = 2.0
+    rgb = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    return run_node(CentroidEstimator(delay_s), [(cam, depth, rgb)] * frames, fps, domain)
 
 
 def main() -> int:

@@ -1,0 +1,187 @@
+"""Side-by-side accuracy of estimators on recordings with exact 3D ground truth.
+
+Every estimator sees the same frames (the full ``estimate(frame)`` path: person finding, crops,
+network, uncrop), and is scored against the recording's ground-truth skeletons with
+:class:`unipose_ros.core.metrics.PoseEvaluator`: MPJPE (mm, camera frame), root-relative MPJPE,
+mAP@10cm (ITOP), PCK at several thresholds, misses, false positives, per-joint tables, and the
+per-frame latency of the estimator on this machine.
+
+Example::
+
+    python -m unipose_training.evaluate --data data/synthetic/test \
+        --estimators baseline depth rgb pointcloud fused --out reports/a2j_synthetic
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from unipose_ros.core.joints import ITOP15, JointSet
+from unipose_ros.core.metrics import PoseEvaluator
+from unipose_ros.core.pose import PersonPose
+
+#: PCK thresholds (metres); mAP@10cm is PCK at 0.1 m averaged over joints.
+PCK_THRESHOLDS: tuple[float, ...] = (0.05, 0.1, 0.15)
+
+
+def find_recordings(path: Path) -> list[Path]:
+    """Recording folders under ``path`` (``path`` itself when it is one): those holding a
+    ``metadata.yaml`` (rosbag2)."""
+    path = Path(path)
+    if (path / "metadata.yaml").exists():
+        return [path]
+    found = sorted(p.parent for p in path.rglob("metadata.yaml"))
+    if not found:
+        raise FileNotFoundError(f"no rosbag2 recording (folder with metadata.yaml) under {path}")
+    return found
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "mean": None}
+    v = np.asarray(values)
+    return {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)), "mean": float(v.mean())}
+
+
+def evaluate_estimators(recordings: Iterable[Path], estimators: dict[str, object], joint_set: JointSet = ITOP15,
+                        frame_stride: int = 1, progress: bool = True,
+                        on_frame: Callable[[str, object, list[PersonPose], list[PersonPose]], None] | None = None
+                        ) -> dict[str, dict]:
+    """Run every estimator on every ``frame_stride``-th frame of ``recordings`` and score it.
+
+    Args:
+        recordings: rosbag2 recordings with ``/ground_truth/skeletons/<joint set>`` topics.
+        estimators: name -> object with ``estimate(frame) -> list[PersonPose]`` in ``joint_set``.
+        joint_set: the joint set compared (the ground-truth topic of that name is read).
+        frame_stride: evaluate every n-th frame.
+        progress: tqdm bar over frames.
+        on_frame: called as ``on_frame(name, frame, predicted, truth)`` (pictures, dumps).
+    Returns:
+        name -> metrics (see :meth:`PoseEvaluator.summary`) plus ``pck`` {threshold_cm: value},
+        ``latency_ms`` and ``recordings``.
+    """
+    from tqdm import tqdm
+
+    from unipose_ros.io.bag import RecordingReader
+
+    recordings = list(recordings)
+    evaluators = {n: PoseEvaluator(joint_set.joints, thresholds_m=PCK_THRESHOLDS) for n in estimators}
+    times: dict[str, list[float]] = {n: [] for n in estimators}
+    bar = tqdm(total=None, unit="frame", desc="evaluate", disable=not progress)
+    for rec in recordings:
+        with RecordingReader(rec) as reader:
+            truth_by_stamp = reader.ground_truth(joint_set.name)
+            if not truth_by_stamp:
+                raise ValueError(f"{rec}: no ground truth on /ground_truth/skeletons/{joint_set.name}")
+            for i, frame in enumerate(reader.frames(points=False)):
+                if i % frame_stride:
+                    continue
+                truth = truth_by_stamp.get(frame.stamp_ns, [])
+                for name, est in estimators.items():
+                    t0 = time.perf_counter()
+                    poses = est.estimate(frame)
+                    times[name].append((time.perf_counter() - t0) * 1e3)
+                    evaluators[name].add_frame([p.joints for p in poses], [g.joints for g in truth],
+                                               root=joint_set.root)
+                    if on_frame is not None:
+                        on_frame(name, frame, poses, truth)
+                bar.update(1)
+    bar.close()
+    out: dict[str, dict] = {}
+    for name, ev in evaluators.items():
+        s = ev.summary()
+        s["pck"] = {f"{round(t * 100)}cm": s.get(f"map_{round(t * 100)}cm") for t in PCK_THRESHOLDS}
+        s["latency_ms"] = _percentiles(times[name])
+        s["recordings"] = [str(r) for r in recordings]
+        out[name] = s
+    return out
+
+
+def format_table(results: dict[str, dict], reference: str | None = "baseline") -> str:
+    """A markdown table: one row per estimator (MPJPE, root-relative MPJPE, mAP@10cm, PCK@5/15cm,
+    missed, false positives, latency) and, when ``reference`` is present, MPJPE change vs it."""
+    head = ("| estimator | MPJPE (mm) | root-rel. MPJPE (mm) | mAP@10cm | PCK@5cm | PCK@15cm | missed | "
+            "false pos. | latency p50 (ms) | MPJPE vs " + (reference or "-") + " |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    ref = results.get(reference or "", {}).get("mpjpe_mm")
+
+    def f(v, fmt="{:.1f}"):
+        return "-" if v is None else fmt.format(v)
+
+    for name, s in results.items():
+        change = "-" if (ref is None or s.get("mpjpe_mm") is None or name == reference) else \
+            f"{100 * (s['mpjpe_mm'] - ref) / ref:+.0f} %"
+        lines.append(f"| {name} | {f(s.get('mpjpe_mm'))} | {f(s.get('root_relative_mpjpe_mm'))} | "
+                     f"{f(s.get('map_10cm'), '{:.3f}')} | {f(s['pck'].get('5cm'), '{:.3f}')} | "
+                     f"{f(s['pck'].get('15cm'), '{:.3f}')} | {s.get('missed', '-')} | {s.get('false_positives', '-')} | "
+                     f"{f(s['latency_ms']['p50'])} | {change} |")
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, dict], out: Path, config: dict) -> None:
+    """``out/report.json`` (results + the config and data they came from), ``out/report.md``
+    (the table) and ``out/per_joint_error.png`` (per-joint MPJPE bars, one colour per estimator)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps({"results": results, "config": config}, indent=1))
+    (out / "report.md").write_text(format_table(results) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(ITOP15.joints)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / max(len(results), 1)
+    for k, (est, s) in enumerate(results.items()):
+        vals = [s.get("per_joint_mpjpe_mm", {}).get(n) or 0.0 for n in names]
+        ax.bar(np.arange(len(names)) + k * width, vals, width, label=est)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2)
+    ax.set_xticklabels(names, rotation=45, ha="right")
+    ax.set_ylabel("mean joint error (mm)")
+    ax.set_title("Per-joint error on the held-out test split")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "per_joint_error.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="a recording or a folder of recordings")
+    ap.add_argument("--estimators", nargs="+", default=["baseline", "depth", "rgb", "pointcloud", "fused"])
+    ap.add_argument("--checkpoint", action="append", default=[], metavar="KIND=PATH",
+                    help="use this checkpoint for a kind (depth, rgb, pointcloud) instead of the bundled one")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--frame-stride", type=int, default=1)
+    ap.add_argument("--out", type=Path, required=True, help="report folder")
+    args = ap.parse_args(argv)
+    from unipose_ros.estimators.registry import build_estimator
+
+    overrides = dict(item.split("=", 1) for item in args.checkpoint)
+    estimators = {}
+    for name in args.estimators:
+        kw = {"checkpoint": overrides[name]} if name in overrides else {}
+        if name == "fused" and overrides:
+            kw = {"checkpoint": overrides}
+        estimators[name] = build_estimator(name, device=args.device, **kw)
+    recordings = find_recordings(args.data)
+    try:
+        results = evaluate_estimators(recordings, estimators, frame_stride=args.frame_stride)
+    finally:
+        for est in estimators.values():
+            est.close()
+    write_report(results, args.out, {"data": str(args.data), "recordings": [str(r) for r in recordings],
+                                     "estimators": args.estimators, "checkpoints": overrides,
+                                     "frame_stride": args.frame_stride, "device": args.device})
+    print(format_table(results))
+    print(f"report: {args.out / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Train / test splits of synthetic recordings with exact ground truth.
+
+The splits never share a body, a motion clip, a room or a camera placement: every recording draws
+its room, camera and bodies from its own seed, and the two splits use disjoint seed ranges and
+disjoint clip lists. Recordings are ordinary rosbag2 files (``unipose_ros.io.bag`` layout), so the
+same readers serve synthetic and real data.
+
+Example::
+
+    python -m unipose_training.synthetic_splits --config config/splits.yaml --out data/synthetic
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from unipose_ros.core.config import load_yaml
+from unipose_ros.synthetic.recording import GeneratorConfig, generate_recording
+
+#: Clips kept out of training, so the test split shows motions the models never saw.
+TEST_CLIPS: tuple[str, ...] = ("dance_b", "kick", "jump", "getup_faceup")
+
+
+@dataclass
+class SplitSpec:
+    """One split: ``recordings`` recordings of ``frames`` frames each.
+
+    Attributes:
+        recordings: number of recordings.
+        frames: frames per recording.
+        fps: frame rate; a low rate spreads the frames over more motion.
+        seed0: seed of the first recording (recording i uses ``seed0 + i``).
+        motions: clip names; None = every bundled clip not in the other split's list.
+        two_people_every: every n-th recording shows two people (0 = never).
+        large_every: every n-th recording is 640x480 (the others 320x240; 0 = never).
+    """
+
+    recordings: int = 4
+    frames: int = 50
+    fps: float = 6.0
+    seed0: int = 1000
+    motions: list[str] | None = None
+    two_people_every: int = 3
+    large_every: int = 3
+
+
+@dataclass
+class SplitsConfig:
+    """Both splits (see :class:`SplitSpec`)."""
+
+    train: SplitSpec = field(default_factory=lambda: SplitSpec(recordings=48, frames=100, seed0=1000))
+    test: SplitSpec = field(default_factory=lambda: SplitSpec(recordings=8, frames=40, seed0=9000,
+                                                              motions=list(TEST_CLIPS)))
+
+
+def split_motions(cfg: SplitsConfig, split: str) -> list[str]:
+    """Clip names a split draws from; the train split excludes the test clips and vice versa."""
+    from unipose_ros.synthetic.motions import available_clips
+
+    spec = getattr(cfg, split)
+    if spec.motions:
+        return list(spec.motions)
+    other = cfg.test if split == "train" else cfg.train
+    held = set(other.motions or (TEST_CLIPS if split == "train" else ()))
+    return [c for c in available_clips() if c not in held]
+
+
+def recording_configs(cfg: SplitsConfig, split: str) -> list[GeneratorConfig]:
+    """The generator settings of every recording of ``split`` ("train" or "test")."""
+    spec: SplitSpec = getattr(cfg, split)
+    motions = split_motions(cfg, split)
+    out = []
+    for i in range(spec.recordings):
+        two = spec.two_people_every > 0 and i % spec.two_people_every == spec.two_people_every - 1
+        large = spec.large_every > 0 and i % spec.large_every == 0
+        out.append(GeneratorConfig(frames=spec.frames, fps=spec.fps, seed=spec.seed0 + i, motions=motions,
+                                   people=2 if two else 1, resolution=(640, 480) if large else (320, 240)))
+    return out
+
+
+def generate_splits(cfg: SplitsConfig, out: Path, splits: tuple[str, ...] = ("train", "test"),
+                    progress: bool = True) -> dict[str, list[Path]]:
+    """Write the recordings of ``splits`` under ``out/<split>/rec_<seed>``; recordings already there
+    are kept (the command resumes). Returns the recording paths per split."""
+    from unipose_ros.synthetic.bodies import BodyModel
+
+    body = BodyModel()
+    paths: dict[str, list[Path]] = {}
+    for split in splits:
+        configs = recording_configs(cfg, split)
+        paths[split] = []
+        for i, gc in enumerate(configs):
+            path = out / split / f"rec_{gc.seed:05d}"
+            paths[split].append(path)
+            done = path / "generator.json"
+            if done.exists():
+                continue
+            if path.exists():  # interrupted: start this recording again
+                import shutil
+
+                shutil.rmtree(path)
+            t0 = time.perf_counter()
+            info = generate_recording(path, gc, body=body, progress=False)
+            done.write_text(json.dumps({"config": gc.to_dict(), "visible_fraction": info.visible_fraction}, indent=1))
+            if progress:
+                print(f"[{split} {i + 1}/{len(configs)}] {path.name}: {gc.frames} frames "
+                      f"{gc.resolution[0]}x{gc.resolution[1]}, {gc.people} people, "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+    (out / "splits.json").write_text(json.dumps(asdict(cfg), indent=1))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, help="YAML SplitsConfig (default: built-in sizes)")
+    ap.add_argument("--out", type=Path, required=True, help="output folder (train/ and test/ inside)")
+    ap.add_argument("--split", choices=("train", "test", "both"), default="both")
+    args = ap.parse_args(argv)
+    cfg = load_yaml(SplitsConfig, args.config) if args.config else SplitsConfig()
+    splits = ("train", "test") if args.split == "both" else (args.split,)
+    generate_splits(cfg, args.out, splits)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
