@@ -26,7 +26,8 @@ setup(
         include=["unipose_ros", "unipose_ros.*"],
         exclude=["*.data", "*.data.*", "*__pycache__*"]) + training_packages,
     package_dir={"unipose_training": "training"},
-    package_data={"unipose_ros": ["synthetic/data/**/*", "py.typed"]},
+    # checkpoints/*.pt: the bundled A2J networks (unipose_ros.models.default_checkpoint).
+    package_data={"unipose_ros": ["synthetic/data/**/*", "checkpoints/*.pt", "py.typed"]},
     # The message definitions, where unipose_ros.io.typestore finds them in an installed tree
     # (<prefix>/share/unipose_ros/msg, the same place as on a ROS 2 install).
     data_files=[
@@ -37,6 +38,7 @@ setup(
     entry_points={
         "console_scripts": [
             "unipose-pose-node = unipose_ros.ros.pose_node:main",
+            "unipose-predict = unipose_ros.cli.predict:main",
             "unipose-replay = unipose_ros.ros.replay:main",
         ],
     },

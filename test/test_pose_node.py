@@ -250,3 +250,44 @@ def test_replayed_recording_reaches_the_node_with_recorded_timing(ros_context, s
     assert_all_accounted(node, [stamp_ns(m) for m in out.messages(topic)], stamps)
     expected = skeleton_in_camera(box_centroid(CAMERA))
     assert mpjpe_mm(msg_to_poses(out.messages(topic)[0])[0].joints, expected) < 0.5
+
+
+def test_learned_depth_estimator_runs_in_the_node(ros_context, spin, namespace, tmp_path):
+    """estimator:=depth with a checkpoint file: the node builds it through the registry and
+    publishes one skeleton for the one person-sized block, near the block."""
+    pytest.importorskip("torch")
+    from test_learned_estimators import write_checkpoint
+
+    ckpt = write_checkpoint(tmp_path / "depth.pt", "depth")
+    node = PoseNode(context=ros_context, namespace=namespace, parameter_overrides=[
+        Parameter("estimator", value="depth"), Parameter("checkpoint", value=str(ckpt)),
+        Parameter("precision", value="bf16")])
+    inputs = InputPublisher(ros_context, namespace, ("image", "depth", "info"))
+    out = Collector(ros_context, {f"{namespace}/skeletons": Skeleton3DArray})
+    spin(node, inputs.node, out.node)
+    assert inputs.wait_connected() and out.wait_connected()
+    assert node.estimator.name == "a2j_depth" and node.params.precision == "bf16"
+    inputs.send(make_inputs(CAMERA, T0))
+    topic = f"{namespace}/skeletons"
+    assert wait_for(lambda: len(out.messages(topic)) >= 1, 30.0)
+    msg = out.messages(topic)[0]
+    assert msg.estimator == "a2j_depth" and len(msg.skeletons) == 1
+    pose = msg_to_poses(msg)[0]
+    assert np.isfinite(pose.joints).all()
+    assert np.linalg.norm(pose.joints.mean(axis=0) - box_centroid(CAMERA)) < 0.5
+
+
+def test_estimator_parameters_are_validated(ros_context, namespace, tmp_path):
+    def node_with(instance, **params):
+        return PoseNode(estimator=instance, context=ros_context, namespace=namespace,
+                        parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+    with pytest.raises(ValueError, match="estimator 'a2j': use one of baseline, depth, rgb, pointcloud, fused"):
+        node_with(CentroidEstimator(), estimator="a2j")
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        node_with(CentroidEstimator(), precision="fp8")
+    with pytest.raises(ValueError, match="does not apply to estimator 'baseline'"):
+        node_with(CentroidEstimator(), checkpoint="x.pt")
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(ValueError, match=f"{missing} does not exist"):
+        node_with(None, estimator="depth", checkpoint=str(missing))

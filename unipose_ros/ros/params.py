@@ -13,6 +13,7 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
+from unipose_ros.estimators.registry import ESTIMATORS, PRECISIONS
 from unipose_ros.ros.qos import RELIABILITY
 
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
@@ -24,7 +25,10 @@ class PoseNodeParams:
 
     estimator: str = "baseline"
     estimator_config: str = ""
+    checkpoint: str = ""
     device: str = "cpu"
+    precision: str = "fp32"
+    compile: bool = False
     use_points: bool = False
     sync_tolerance_s: float = 0.02
     sync_queue_size: int = 10
@@ -41,10 +45,20 @@ class PoseNodeParams:
 
 
 DESCRIPTIONS: dict[str, str] = {
-    "estimator": "Pose estimator to run: 'baseline' (2D keypoints on colour + depth lookup).",
-    "estimator_config": "YAML file with the estimator's settings (e.g. config/baseline.yaml); "
-                        "empty: the estimator's defaults.",
+    "estimator": "Pose estimator to run: 'baseline' (2D keypoints on colour + depth lookup), "
+                 "'depth', 'rgb' or 'pointcloud' (A2J networks on a person crop of that input; "
+                 "all find people in the depth image) or 'fused' (the three networks combined "
+                 "per joint by confidence).",
+    "estimator_config": "YAML file with the estimator's settings (e.g. config/baseline.yaml, "
+                        "config/learned.yaml, config/fused.yaml); empty: the estimator's defaults.",
+    "checkpoint": "Checkpoint file (.pt) of a learned estimator (depth, rgb, pointcloud); empty: "
+                  "the checkpoint bundled for that estimator (unipose_ros/checkpoints/<kind>_a2j.pt). "
+                  "For 'fused' leave it empty and set the member files in estimator_config.",
     "device": "Torch device for the estimator: 'cpu', 'cuda' or 'cuda:N'.",
+    "precision": "Inference precision of learned estimators: 'fp32', 'fp16' or 'bf16' (autocast; "
+                 "fp16 and bf16 are meant for GPUs, bf16 also runs on CPUs).",
+    "compile": "Compile the learned estimator's network with torch.compile (slower start, faster "
+               "frames on a GPU).",
     "use_points": "Also subscribe to 'points' (sensor_msgs/PointCloud2) and pass the cloud to "
                   "the estimator; every synchronised set then needs a cloud.",
     "sync_tolerance_s": "Largest stamp difference (s) between colour, depth, camera_info (and "
@@ -95,8 +109,15 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
     problems = []
     if not _DEVICE.match(p.device):
         problems.append(f"device {p.device!r}: use 'cpu', 'cuda' or 'cuda:N' (N a GPU index)")
-    if not p.estimator.strip():
-        problems.append("estimator is empty: use 'baseline'")
+    if p.estimator not in ESTIMATORS:
+        problems.append(f"estimator {p.estimator!r}: use one of {', '.join(ESTIMATORS)}")
+    if p.precision not in PRECISIONS:
+        problems.append(f"precision {p.precision!r}: use one of {', '.join(PRECISIONS)}")
+    if p.checkpoint and p.estimator in ("baseline", "fused"):
+        problems.append(f"checkpoint {p.checkpoint!r} does not apply to estimator {p.estimator!r}: "
+                        + ("leave it empty (the baseline has no checkpoint)" if p.estimator == "baseline"
+                           else "leave it empty and set depth_checkpoint / rgb_checkpoint / "
+                                "pointcloud_checkpoint in the fused estimator_config"))
     if not 0.0 <= p.sync_tolerance_s <= 1.0:
         problems.append(f"sync_tolerance_s {p.sync_tolerance_s}: use 0..1 s (about one frame "
                         "period, e.g. 0.02 for 30 fps)")

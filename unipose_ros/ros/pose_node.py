@@ -42,13 +42,20 @@ INPUTS = {"image": ("image", Image), "depth": ("depth_image", Image),
 
 
 def build_estimator(params: PoseNodeParams) -> Estimator:
-    """The estimator named by the ``estimator`` parameter, on ``device``."""
-    if params.estimator == "baseline":
-        from unipose_ros.estimators.baseline import build_baseline
+    """The estimator named by the ``estimator`` parameter (baseline, depth, rgb, pointcloud,
+    fused; :mod:`unipose_ros.estimators.registry`), with ``estimator_config``, ``checkpoint``,
+    ``device``, ``precision`` and ``compile``.
 
-        # MediaPipe runs on the CPU: ``device`` does not apply to the baseline.
-        return build_baseline(params.estimator_config or None)
-    raise ValueError(f"unknown estimator {params.estimator!r}: use 'baseline'")
+    Raises:
+        ValueError: unknown estimator, missing or mismatched checkpoint (CheckpointError),
+            unusable device; the message says what to set.
+    """
+    from unipose_ros.estimators.registry import build_estimator as build
+
+    # MediaPipe runs on the CPU: device, precision and compile do not apply to the baseline.
+    return build(params.estimator, device=params.device, precision=params.precision,
+                 checkpoint=params.checkpoint or None, config=params.estimator_config or None,
+                 compile=params.compile)
 
 
 def _tagged(error: InputError, slot: str) -> InputError:
@@ -150,8 +157,9 @@ class PoseNode(Node):
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="pose_worker", daemon=True)
         self._worker.start()
+        where = "cpu" if p.estimator == "baseline" else f"{p.device}, {p.precision}"
         log.info(f"estimator {self.estimator.name} ({self.estimator.joint_set.name}) on "
-                 f"{p.device}; inputs {[self.resolve_topic_name(INPUTS[s][0]) for s in slots]} "
+                 f"{where}; inputs {[self.resolve_topic_name(INPUTS[s][0]) for s in slots]} "
                  f"({p.qos_reliability})")
 
     # subscription side: never blocks on inference

@@ -1,0 +1,122 @@
+"""Build an estimator by name: the one place the node and ``unipose-predict`` choose estimators.
+
+Names:
+
+- ``baseline``: 2D keypoints on colour + depth lookup (:mod:`unipose_ros.estimators.baseline`);
+- ``depth``, ``rgb``, ``pointcloud``: an A2J network on a person crop of that input
+  (:class:`~unipose_ros.estimators.learned.LearnedEstimator`), from a checkpoint file or the one
+  bundled in ``unipose_ros/checkpoints/<kind>_a2j.pt``;
+- ``fused``: the three networks combined per joint (:class:`~unipose_ros.estimators.fused.FusedEstimator`).
+
+Heavy modules (torch, MediaPipe) are imported only when their estimator is built.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from unipose_ros.estimators.base import Estimator
+
+ESTIMATORS: tuple[str, ...] = ("baseline", "depth", "rgb", "pointcloud", "fused")
+LEARNED_KINDS: tuple[str, ...] = ("depth", "rgb", "pointcloud")
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
+TRAIN_COMMAND = ("python -m unipose_training.supervised --config config/train/{kind}_a2j.yaml --data data/crops "
+                 "--out runs/{kind}_a2j --export unipose_ros/checkpoints/{kind}_a2j.pt")
+
+
+def train_hint(kind: str) -> str:
+    """How to make the bundled checkpoint of ``kind`` (quoted in error messages)."""
+    return (f"`{TRAIN_COMMAND.format(kind=kind)}` (data/crops: the person-crop cache of "
+            "unipose_training.crops_dataset)")
+
+
+def resolve_checkpoint(kind: str, checkpoint: str | Path | None = None) -> Path:
+    """The checkpoint file of a learned estimator of ``kind``.
+
+    Args:
+        kind: ``depth``, ``rgb`` or ``pointcloud``.
+        checkpoint: a file; None or empty = the bundled default for ``kind``.
+    Returns:
+        an existing file path.
+    Raises:
+        CheckpointError: the file does not exist (the message names it and says how to make one).
+    """
+    from unipose_ros.models import CheckpointError, default_checkpoint  # noqa: PLC0415 (torch)
+
+    if kind not in LEARNED_KINDS:
+        raise ValueError(f"{kind!r} has no checkpoint: learned estimators are {', '.join(LEARNED_KINDS)}")
+    if checkpoint:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise CheckpointError(f"{kind} checkpoint {path} does not exist: give an existing .pt file, or "
+                                  f"leave it empty for the bundled one, or train one with {train_hint(kind)}")
+        return path
+    path = default_checkpoint(kind)
+    if not path.is_file():
+        raise CheckpointError(f"the bundled {kind} checkpoint {path} is missing: train it with "
+                              f"{train_hint(kind)}, or give a checkpoint file (node parameter "
+                              "'checkpoint', unipose-predict --checkpoint)")
+    return path
+
+
+def _config(cls: type, config: Any, what: str) -> Any:
+    from unipose_ros.core.config import load_yaml  # noqa: PLC0415
+
+    if config is None or config == "":
+        return cls()
+    if isinstance(config, cls):
+        return config
+    if isinstance(config, (str, Path)):
+        return load_yaml(cls, config)
+    raise TypeError(f"{what} config must be a {cls.__name__}, a YAML path or None, got {type(config).__name__}")
+
+
+def build_estimator(name: str, device: str = "cpu", precision: str = "fp32",
+                    checkpoint: str | Path | None = None, config: Any = None,
+                    compile: bool = False) -> Estimator:
+    """The estimator called ``name``.
+
+    Args:
+        name: one of :data:`ESTIMATORS`.
+        device: torch device of learned estimators (``cpu``, ``cuda``, ``cuda:N``); the baseline
+            runs on the CPU whatever this says.
+        precision: ``fp32``, ``fp16`` or ``bf16`` (learned estimators).
+        checkpoint: checkpoint file of ``depth`` / ``rgb`` / ``pointcloud``; None = bundled.
+            Must be None for ``baseline`` and ``fused`` (fused members: ``FusedConfig``).
+        config: the estimator's settings: a config object (``BaselineConfig``,
+            ``LearnedConfig``, ``FusedConfig``), a YAML path, or None for the defaults.
+        compile: torch.compile the networks.
+    Raises:
+        ValueError: unknown name, or a setting that does not apply (message says what to use).
+        CheckpointError (a ValueError): missing or mismatched checkpoint.
+    """
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {name!r}: use one of {', '.join(ESTIMATORS)}")
+    if checkpoint and name in ("baseline", "fused"):
+        raise ValueError(f"a checkpoint does not apply to the {name} estimator"
+                         + ("" if name == "baseline" else ": set depth_checkpoint / rgb_checkpoint / "
+                            "pointcloud_checkpoint in its FusedConfig (estimator_config YAML)"))
+    if name == "baseline":
+        from unipose_ros.estimators.baseline import BaselineConfig, build_baseline  # noqa: PLC0415
+
+        return build_baseline(_config(BaselineConfig, config, "baseline"))
+    from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator  # noqa: PLC0415
+
+    if name == "fused":
+        from unipose_ros.estimators.fused import FusedConfig, FusedEstimator  # noqa: PLC0415
+
+        cfg = _config(FusedConfig, config, "fused")
+        members = []
+        try:
+            for kind in cfg.members:
+                path = resolve_checkpoint(kind, getattr(cfg, f"{kind}_checkpoint"))
+                members.append(LearnedEstimator(path, device=device, precision=precision, compile=compile,
+                                                config=cfg.learned, kind=kind))
+        except BaseException:
+            for m in members:
+                m.close()
+            raise
+        return FusedEstimator(members, cfg)
+    cfg = _config(LearnedConfig, config, name)
+    return LearnedEstimator(resolve_checkpoint(name, checkpoint), device=device, precision=precision,
+                            compile=compile, config=cfg, kind=name)
