@@ -35,6 +35,12 @@ class ProposalConfig:
     ransac_iterations: int = 150
     ransac_sample: int = 1500
     depth_jump_m: float = 0.15
+    merge_overlap: float = 0.3
+    merge_gap_px: float = 6.0
+    merge_small_m: float = 0.7
+    open_bridges: bool = True
+    regrow_steps: int = 30
+    merge_depth_m: float = 0.3
     min_points: int = 40
     min_extent_m: float = 0.4
     max_extent_m: float = 2.4
@@ -105,6 +111,90 @@ def remove_planes(points: np.ndarray, valid: np.ndarray, cfg: ProposalConfig) ->
     return keep
 
 
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection area of boxes ``a`` and ``b`` over the smaller box's area."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h / max(small, 1e-9)
+
+
+def _gap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Pixels between boxes ``a`` and ``b`` (0 when they touch or overlap)."""
+    return max(a[0] - b[2], b[0] - a[2], a[1] - b[3], b[1] - a[3], 0.0)
+
+
+def _extent_xy(p: np.ndarray) -> float:
+    """Largest image-plane extent (x or y, 2nd to 98th percentile, metres) of points (N, 3)."""
+    lo, hi = np.percentile(p[:, :2], [2, 98], axis=0)
+    return float((hi - lo).max())
+
+
+def merge_fragments(blobs: list[tuple[tuple[float, float, float, float], np.ndarray]], cfg: ProposalConfig
+                    ) -> list[tuple[tuple[float, float, float, float], np.ndarray]]:
+    """Join blobs that are pieces of one body (real sensors split a person at holes and noisy edges):
+    two blobs with median depths within ``merge_depth_m`` merge when their boxes overlap by at least
+    ``merge_overlap`` of the smaller box, or when they lie within ``merge_gap_px`` pixels and one of
+    them is a fragment (image-plane extent under ``merge_small_m``; 0 disables this rule). Two whole
+    people side by side overlap little and neither is a fragment; one behind the other differ in depth.
+
+    Args:
+        blobs: (box (x0, y0, x1, y1) pixels, points (N, 3) metres) per connected component.
+    Returns:
+        the blobs after merging, same layout.
+    """
+    blobs = list(blobs)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(blobs)):
+            for j in range(i + 1, len(blobs)):
+                (a, pa), (b, pb) = blobs[i], blobs[j]
+                if abs(float(np.median(pa[:, 2])) - float(np.median(pb[:, 2]))) > cfg.merge_depth_m:
+                    continue
+                near = _gap(a, b) <= cfg.merge_gap_px and min(_extent_xy(pa), _extent_xy(pb)) < cfg.merge_small_m
+                if near or _overlap(a, b) >= cfg.merge_overlap:
+                    box = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    blobs[i] = (box, np.concatenate([pa, pb]))
+                    del blobs[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return blobs
+
+
+def _split_oversize(labels: np.ndarray, cut: np.ndarray, pts: np.ndarray, cfg: ProposalConfig) -> np.ndarray:
+    """Re-cut components too large to be a person after an opening (3x3 erosion): on real sensors a
+    thin bridge of edge ("flying") pixels often joins a body to the wall behind it. The eroded
+    pixels go back, by geodesic regrowth inside the component, to the pieces next to them (thin
+    arms come back). Components of person size are left as they are."""
+    out = labels.copy()
+    next_label = int(labels.max()) + 1
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        mask = labels[sl] == k
+        if mask.sum() < cfg.min_points:
+            continue
+        p = pts[sl][mask]
+        ext = np.subtract(*np.percentile(p, [98, 2], axis=0))
+        if ext.max() <= cfg.max_extent_m and ext[0] <= cfg.max_width_m:
+            continue
+        sub, n = ndimage.label(ndimage.binary_erosion(mask, np.ones((3, 3), bool)))
+        for _ in range(cfg.regrow_steps):
+            grown = np.where(mask & (sub == 0), ndimage.grey_dilation(sub, size=(3, 3)), sub)
+            if np.array_equal(grown, sub):
+                break
+            sub = grown
+        region = out[sl]
+        region[mask] = np.where(sub[mask] > 0, sub[mask] + next_label - 1, 0)
+        next_label += n
+    return out
+
+
 def propose_people(depth: np.ndarray, camera: PinholeCamera,
                    config: ProposalConfig | None = None) -> list[PersonProposal]:
     """Person-sized foreground blobs of a depth image, nearest first.
@@ -139,23 +229,27 @@ def propose_people(depth: np.ndarray, camera: PinholeCamera,
         far_b = big & ~far_a
         jump[tuple(sl_a)] |= far_a
         jump[tuple(sl_b)] |= far_b
-    labels, n = ndimage.label(fg & ~jump)  # 4-connected: one-pixel cuts must hold
-    out: list[PersonProposal] = []
+    cut = fg & ~jump
+    labels, _ = ndimage.label(cut)  # 4-connected: one-pixel cuts must hold
+    if cfg.open_bridges:
+        labels = _split_oversize(labels, cut, pts, cfg)
+    blobs: list[tuple[tuple[float, float, float, float], np.ndarray]] = []
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue
         mask = labels[sl] == k
         if mask.sum() < cfg.min_points:
             continue
-        p = pts[sl][mask]
+        rows, cols = sl
+        box = (float(cols.start * stride), float(rows.start * stride),
+               float(min(cols.stop * stride, depth.shape[1])), float(min(rows.stop * stride, depth.shape[0])))
+        blobs.append((box, pts[sl][mask]))
+    out: list[PersonProposal] = []
+    for box, p in merge_fragments(blobs, cfg):
         lo, hi = np.percentile(p, [2, 98], axis=0)
         ext = hi - lo
         if not (cfg.min_extent_m <= ext.max() <= cfg.max_extent_m and ext[0] <= cfg.max_width_m):
             continue
-        rows, cols = sl
-        box = (float(cols.start * stride), float(rows.start * stride),
-               float(min(cols.stop * stride, depth.shape[1])), float(min(rows.stop * stride, depth.shape[0])))
-        out.append(PersonProposal(box=box, depth_m=float(np.median(p[:, 2])), extent_m=ext,
-                                  points=int(mask.sum())))
+        out.append(PersonProposal(box=box, depth_m=float(np.median(p[:, 2])), extent_m=ext, points=len(p)))
     out.sort(key=lambda pr: pr.depth_m)
     return out
