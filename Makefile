@@ -24,6 +24,7 @@ test: $(STAMP)
 	bash scripts/run_tests.sh -n $(JOBS)
 
 bench: $(STAMP)
+	$(PY) scripts/bench_models.py
 	$(PY) scripts/bench_node_latency.py
 
 clean-demo:

@@ -43,7 +43,7 @@ def files(tmp_path_factory):
     a .png colour image; returns (folder, intrinsics string, frame)."""
     from unipose_ros.synthetic.recording import GeneratorConfig, generate_frames
 
-    sf = next(generate_frames(GeneratorConfig(frames=1, resolution=(320, 240), seed=3, people=2, clutter=0)))
+    sf = next(generate_frames(GeneratorConfig(frames=1, resolution=(320, 240), seed=8, people=2, clutter=0)))
     folder = tmp_path_factory.mktemp("inputs")
     mm = metres_to_depth(sf.frame.depth, "16UC1")
     np.save(folder / "depth.npy", mm)

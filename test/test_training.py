@@ -441,3 +441,13 @@ def test_lr_schedule_warms_up_and_decays() -> None:
     f = [lr_factor(s, 100, 0.1, 0.01) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] == pytest.approx(0.01, abs=1e-3)
+
+
+def test_calibrated_threshold_keeps_the_asked_fraction_of_people():
+    from unipose_training.calibrate import choose_threshold
+
+    people = np.linspace(0.0, 0.99, 100)  # scores 0.00, 0.01, ..., 0.99
+    assert choose_threshold(people, 0.97) == pytest.approx(0.02)
+    assert (people >= choose_threshold(people, 0.9)).mean() >= 0.9
+    with pytest.raises(ValueError, match="no prediction matched"):
+        choose_threshold(np.array([]), 0.97)

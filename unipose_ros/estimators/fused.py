@@ -21,7 +21,7 @@ with confidences ``c_m`` (members with a non-finite ``x_m`` do not take part):
    dropped member or a spread of ``outlier_m`` among the kept ones lowers it.
 
 Identical members therefore give exactly the member's pose and confidences. The person's score is
-the mean fused joint confidence (people below ``learned.min_person_score`` are dropped).
+the mean fused joint confidence (people below :attr:`FusedEstimator.min_person_score` are dropped).
 """
 from __future__ import annotations
 
@@ -178,9 +178,16 @@ class FusedEstimator:
         for i in range(len(centres)):
             fused = fuse_poses([r[i] for r in results], cfg.outlier_m, cfg.min_members_for_outliers)
             fused.keypoints_2d = frame.camera.project(fused.joints).astype(np.float32)
-            if fused.score >= cfg.learned.min_person_score:
+            if fused.score >= self.min_person_score:
                 poses.append(fused)
         return poses
+
+    @property
+    def min_person_score(self) -> float:
+        """``learned.min_person_score`` when set, else the lowest calibrated value of the members."""
+        if self.config.learned.min_person_score is not None:
+            return float(self.config.learned.min_person_score)
+        return min((m.min_person_score for m in self.members), default=0.0)
 
     def close(self) -> None:
         """Close every member."""
