@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True, help="recordings with ground truth (not the test split)")
-    ap.add_argument("--keep", type=float, default=0.97, help="fraction of real people to keep")
+    ap.add_argument("--keep", type=float, default=0.98, help="fraction of real people to keep")
     ap.add_argument("--frame-stride", type=int, default=5)
     args = ap.parse_args(argv)
     from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator

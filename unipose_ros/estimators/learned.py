@@ -62,8 +62,9 @@ class LearnedConfig:
         min_person_score: drop people whose score (mean joint confidence) is below this: the
             proposals include person-sized objects, on which the votes scatter. None = the value
             calibrated for the checkpoint (``provenance["calibration"]["min_person_score"]``; 0 when
-            it has none). The bundled depth checkpoint's 0.2 kept 97 % of the people and 6 % of the
-            objects of the synthetic test split. 0 keeps every proposal.
+            it has none; ``python -m unipose_training.calibrate`` sets it). The bundled depth
+            checkpoint's 0.21 keeps 98 % of the people and 6 % of the object proposals of the
+            synthetic training split. 0 keeps every proposal.
         confidence_scale: crop units of vote spread at which a joint's confidence is 1/e.
         support_radius: crop pixels around a joint searched for valid depth (depth support).
         unsupported_confidence: factor applied to the confidence of a joint without depth support.
