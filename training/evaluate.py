@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from unipose_ros.core.joints import ITOP15, JointSet
-from unipose_ros.core.metrics import PoseEvaluator
+from unipose_ros.core.metrics import PoseEvaluator, percentiles
 from unipose_ros.core.pose import PersonPose
 
 #: PCK thresholds (metres); mAP@10cm is PCK at 0.1 m averaged over joints.
@@ -39,13 +39,6 @@ def find_recordings(path: Path) -> list[Path]:
     if not found:
         raise FileNotFoundError(f"no rosbag2 recording (folder with metadata.yaml) under {path}")
     return found
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "mean": None}
-    v = np.asarray(values)
-    return {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95)), "mean": float(v.mean())}
 
 
 def evaluate_estimators(recordings: Iterable[Path], estimators: dict[str, object], joint_set: JointSet = ITOP15,
@@ -96,7 +89,7 @@ def evaluate_estimators(recordings: Iterable[Path], estimators: dict[str, object
     for name, ev in evaluators.items():
         s = ev.summary()
         s["pck"] = {f"{round(t * 100)}cm": s.get(f"map_{round(t * 100)}cm") for t in PCK_THRESHOLDS}
-        s["latency_ms"] = _percentiles(times[name])
+        s["latency_ms"] = percentiles(times[name])
         s["recordings"] = [str(r) for r in recordings]
         out[name] = s
     return out

@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from unipose_ros.core.config import load_yaml
-from unipose_ros.core.metrics import PoseEvaluator
+from unipose_ros.core.metrics import PoseEvaluator, percentiles
 from unipose_ros.core.pose import PersonPose
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,13 +91,6 @@ def _node_command(cfg: DemoConfig, topics) -> list[str]:
         "-r", f"image:={topics.color}", "-r", f"depth_image:={topics.depth}",
         "-r", f"camera_info:={topics.color_info}", "-r", f"points:={topics.points}",
     ]
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "mean": None}
-    a = np.asarray(values)
-    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "mean": float(a.mean())}
 
 
 def run_demo(cfg: DemoConfig, out: Path) -> dict:
@@ -200,7 +193,7 @@ def run_demo(cfg: DemoConfig, out: Path) -> dict:
         "frames_dropped": int(frames_in) - len(skeletons),
         "people_per_frame": people,
         "people_per_frame_mean": float(np.mean(people)) if people else 0.0,
-        "latency_ms": _percentiles(latencies),
+        "latency_ms": percentiles(latencies),
         "replay_rate": cfg.rate,
         "messages_received": counts,
         "replay": {"published": dict(stats.published), "failed": dict(stats.failed),
@@ -261,7 +254,7 @@ def evaluate_estimator_offline(reader, gt: dict[int, list[PersonPose]], cfg: Dem
                 evaluator.add_frame([p.joints for p in poses], [g.joints for g in truth], root=js.root)
     finally:
         estimator.close()
-    out: dict = {"estimator": estimator.name, "frames": len(times), "latency_ms": _percentiles(times)}
+    out: dict = {"estimator": estimator.name, "frames": len(times), "latency_ms": percentiles(times)}
     if evaluator is not None:
         m = evaluator.summary()
         out.update(mpjpe_mm=m["mpjpe_mm"], map_10cm=m["map_10cm"], missed=m["missed"],

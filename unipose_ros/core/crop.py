@@ -147,6 +147,15 @@ def centre_from_proposal(proposal, camera: PinholeCamera) -> np.ndarray:
     return centre_from_box(proposal.box, proposal.depth_m, camera)
 
 
+def person_centres(depth: np.ndarray, camera: PinholeCamera, proposals=None, max_people: int = 6) -> list[np.ndarray]:
+    """(3,) metres crop centres of the nearest ``max_people`` people proposed in ``depth`` (H, W)
+    metres (:func:`~unipose_ros.core.person_proposals.propose_people` with ``proposals``, a
+    ``ProposalConfig`` or None for its defaults), nearest first."""
+    from unipose_ros.core.person_proposals import propose_people
+
+    return [centre_from_proposal(p, camera) for p in propose_people(depth, camera, proposals)[:max_people]]
+
+
 def centre_from_joints(joints: np.ndarray, camera: PinholeCamera) -> np.ndarray:
     """(3,) metres: the rule of :func:`centre_from_proposal` applied to a skeleton (J, 3): the
     box of the projected joints at their median depth. NaN joints are ignored."""

@@ -36,6 +36,14 @@ def match_people(pred: list[np.ndarray], gt: list[np.ndarray],
     return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= max_mean_dist]
 
 
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """{"p50", "p95", "mean"} of ``values`` (None each when empty), e.g. latencies in ms."""
+    if not values:
+        return {"p50": None, "p95": None, "mean": None}
+    a = np.asarray(values, dtype=np.float64)
+    return {"p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)), "mean": float(a.mean())}
+
+
 @dataclass
 class PoseEvaluator:
     """Accumulates per-joint errors over frames; ``summary()`` gives the metrics.

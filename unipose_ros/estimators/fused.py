@@ -30,10 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
-from unipose_ros.core.crop import centre_from_proposal
+from unipose_ros.core.crop import person_centres
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.frame import RGBDFrame
-from unipose_ros.core.person_proposals import propose_people
 from unipose_ros.core.pose import Modality, PersonPose
 from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator
 
@@ -158,8 +157,7 @@ class FusedEstimator:
                              "optional): subscribe the depth topic registered to colour")
         frame.validate()
         cfg = self.config
-        props = propose_people(frame.depth, frame.camera, cfg.learned.proposals)[: cfg.learned.max_people]
-        centres = [centre_from_proposal(p, frame.camera) for p in props]
+        centres = person_centres(frame.depth, frame.camera, cfg.learned.proposals, cfg.learned.max_people)
         self.last_used = []
         if not centres:
             return []

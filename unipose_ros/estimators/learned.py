@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unipose_ros.core.crop import CropConfig, PersonCrop, centre_from_proposal, crop_depth, crop_points, crop_rgb, make_crop
+from unipose_ros.core.crop import CropConfig, PersonCrop, crop_depth, crop_points, crop_rgb, make_crop, person_centres
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import JointSet
 from unipose_ros.core.joints import joint_set as get_joint_set
-from unipose_ros.core.person_proposals import ProposalConfig, propose_people
+from unipose_ros.core.person_proposals import ProposalConfig
 from unipose_ros.core.pose import Modality, PersonPose
 from unipose_ros.models import CheckpointError, LoadedModel, load_checkpoint
 
@@ -210,8 +210,7 @@ class LearnedEstimator:
         """(3,) metres crop centres of the nearest ``max_people`` person proposals, nearest first."""
         if frame.depth is None:
             raise InputError("people are found in the depth image: the frame has none")
-        props = propose_people(frame.depth, frame.camera, self.config.proposals)[: self.config.max_people]
-        return [centre_from_proposal(p, frame.camera) for p in props]
+        return person_centres(frame.depth, frame.camera, self.config.proposals, self.config.max_people)
 
     def make_crops(self, frame: RGBDFrame, centres: list[np.ndarray] | None = None) -> list[PersonCrop]:
         """This model's crops around ``centres`` (default: :meth:`find_centres`)."""
