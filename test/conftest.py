@@ -293,3 +293,26 @@ class Collector:
 def stamp_ns(msg_or_header) -> int:
     h = getattr(msg_or_header, "header", msg_or_header)
     return h.stamp.sec * 10**9 + h.stamp.nanosec
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for a torchrun rendezvous)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_torchrun(script, cwd, nproc: int = 2, timeout: float = 240.0):
+    """Run ``script`` under ``torch.distributed.run`` with ``nproc`` CPU processes (one thread each,
+    this checkout on PYTHONPATH); returns the CompletedProcess (stdout/stderr captured)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr",
+           "127.0.0.1", "--master_port", str(free_port()), str(script)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)

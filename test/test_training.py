@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import textwrap
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_torchrun
 
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
@@ -380,12 +377,6 @@ def test_command_line_trains_resumes_and_exports(crops: Path, tmp_path: Path) ->
         main(common + ["--set", "model=3"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @needs_body
 def test_two_process_gloo_ranks_end_with_identical_weights(crops: Path, tmp_path: Path) -> None:
     from dataclasses import asdict
@@ -405,10 +396,7 @@ def test_two_process_gloo_ranks_end_with_identical_weights(crops: Path, tmp_path
         assert distributed.world_size() == 2
         distributed.cleanup()
     """))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(script)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    proc = run_torchrun(script, tmp_path, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0, r1 = _state(tmp_path / "rank0.pt"), _state(tmp_path / "rank1.pt")
     for k in r0:

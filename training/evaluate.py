@@ -14,13 +14,15 @@ Example::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import ITOP15, JointSet
 from unipose_ros.core.metrics import PoseEvaluator, percentiles
 from unipose_ros.core.pose import PersonPose
@@ -41,31 +43,19 @@ def find_recordings(path: Path) -> list[Path]:
     return found
 
 
-def evaluate_estimators(recordings: Iterable[Path], estimators: dict[str, object], joint_set: JointSet = ITOP15,
-                        frame_stride: int = 1, progress: bool = True,
-                        on_frame: Callable[[str, object, list[PersonPose], list[PersonPose]], None] | None = None
-                        ) -> dict[str, dict]:
-    """Run every estimator on every ``frame_stride``-th frame of ``recordings`` and score it.
+def iter_recording_pairs(recordings: Iterable[Path], joint_set: JointSet = ITOP15, frame_stride: int = 1
+                         ) -> Iterator[tuple[RGBDFrame, list[PersonPose]]]:
+    """(frame, ground-truth people) of every ``frame_stride``-th frame of each recording, in order.
 
     Args:
         recordings: rosbag2 recordings with ``/ground_truth/skeletons/<joint set>`` topics.
-        estimators: name -> object with ``estimate(frame) -> list[PersonPose]`` in ``joint_set``.
-        joint_set: the joint set compared (the ground-truth topic of that name is read).
-        frame_stride: evaluate every n-th frame.
-        progress: tqdm bar over frames.
-        on_frame: called as ``on_frame(name, frame, predicted, truth)`` (pictures, dumps).
-    Returns:
-        name -> metrics (see :meth:`PoseEvaluator.summary`) plus ``pck`` {threshold_cm: value},
-        ``latency_ms`` and ``recordings``.
+        joint_set: the ground-truth topic of this joint set is read.
+        frame_stride: keep every n-th frame of each recording (counted per recording).
+    Raises:
+        ValueError: a recording whose ground-truth topic holds no message.
     """
-    from tqdm import tqdm
-
     from unipose_ros.io.bag import RecordingReader
 
-    recordings = list(recordings)
-    evaluators = {n: PoseEvaluator(joint_set.joints, thresholds_m=PCK_THRESHOLDS) for n in estimators}
-    times: dict[str, list[float]] = {n: [] for n in estimators}
-    bar = tqdm(total=None, unit="frame", desc="evaluate", disable=not progress)
     for rec in recordings:
         with RecordingReader(rec) as reader:
             truth_by_stamp = reader.ground_truth(joint_set.name)
@@ -74,16 +64,50 @@ def evaluate_estimators(recordings: Iterable[Path], estimators: dict[str, object
             for i, frame in enumerate(reader.frames(points=False)):
                 if i % frame_stride:
                     continue
-                truth = truth_by_stamp.get(frame.stamp_ns, [])
-                for name, est in estimators.items():
-                    t0 = time.perf_counter()
-                    poses = est.estimate(frame)
-                    times[name].append((time.perf_counter() - t0) * 1e3)
-                    evaluators[name].add_frame([p.joints for p in poses], [g.joints for g in truth],
-                                               root=joint_set.root)
-                    if on_frame is not None:
-                        on_frame(name, frame, poses, truth)
-                bar.update(1)
+                yield frame, truth_by_stamp.get(frame.stamp_ns, [])
+
+
+def evaluate_estimators(recordings: Iterable[Path], estimators: dict[str, object], joint_set: JointSet = ITOP15,
+                        frame_stride: int = 1, progress: bool = True,
+                        on_frame: Callable[[str, object, list[PersonPose], list[PersonPose]], None] | None = None,
+                        pairs: Iterable[tuple[RGBDFrame, list[PersonPose]]] | None = None
+                        ) -> dict[str, dict]:
+    """Run every estimator on every ``frame_stride``-th frame of ``recordings`` and score it.
+
+    Args:
+        recordings: rosbag2 recordings with ``/ground_truth/skeletons/<joint set>`` topics. When
+            ``pairs`` is given they are not read, only listed in the results.
+        estimators: name -> object with ``estimate(frame) -> list[PersonPose]`` in ``joint_set``.
+        joint_set: the joint set compared (the ground-truth topic of that name is read).
+        frame_stride: evaluate every n-th frame (of each recording, or of ``pairs``).
+        progress: tqdm bar over frames.
+        on_frame: called as ``on_frame(name, frame, predicted, truth)`` (pictures, dumps).
+        pairs: another source of frames instead of recordings: (RGBDFrame, ground-truth people in
+            ``joint_set``) pairs, e.g. from :mod:`unipose_training.datasets_public`.
+    Returns:
+        name -> metrics (see :meth:`PoseEvaluator.summary`) plus ``pck`` {threshold_cm: value},
+        ``latency_ms`` and ``recordings``.
+    """
+    from tqdm import tqdm
+
+    recordings = list(recordings)
+    if pairs is None:
+        source = iter_recording_pairs(recordings, joint_set, frame_stride)
+    else:
+        source = itertools.islice(pairs, 0, None, frame_stride)
+    evaluators = {n: PoseEvaluator(joint_set.joints, thresholds_m=PCK_THRESHOLDS) for n in estimators}
+    times: dict[str, list[float]] = {n: [] for n in estimators}
+    bar = tqdm(total=None, unit="frame", desc="evaluate", disable=not progress)
+    for frame, truth in source:
+        for name, est in estimators.items():
+            t0 = time.perf_counter()
+            poses = est.estimate(frame)
+            times[name].append((time.perf_counter() - t0) * 1e3)
+            evaluators[name].add_frame([p.joints for p in poses], [g.joints for g in truth],
+                                       root=joint_set.root)
+            if on_frame is not None:
+                on_frame(name, frame, poses, truth)
+        bar.update(1)
     bar.close()
     out: dict[str, dict] = {}
     for name, ev in evaluators.items():
@@ -109,10 +133,11 @@ def format_table(results: dict[str, dict], reference: str | None = "baseline") -
     for name, s in results.items():
         change = "-" if (ref is None or s.get("mpjpe_mm") is None or name == reference) else \
             f"{100 * (s['mpjpe_mm'] - ref) / ref:+.0f} %"
+        pck = s.get("pck") or {}
         lines.append(f"| {name} | {f(s.get('mpjpe_mm'))} | {f(s.get('root_relative_mpjpe_mm'))} | "
-                     f"{f(s.get('map_10cm'), '{:.3f}')} | {f(s['pck'].get('5cm'), '{:.3f}')} | "
-                     f"{f(s['pck'].get('15cm'), '{:.3f}')} | {s.get('missed', '-')} | {s.get('false_positives', '-')} | "
-                     f"{f(s['latency_ms']['p50'])} | {change} |")
+                     f"{f(s.get('map_10cm'), '{:.3f}')} | {f(pck.get('5cm'), '{:.3f}')} | "
+                     f"{f(pck.get('15cm'), '{:.3f}')} | {s.get('missed', '-')} | {s.get('false_positives', '-')} | "
+                     f"{f((s.get('latency_ms') or {}).get('p50'))} | {change} |")
     return "\n".join(lines)
 
 
@@ -122,24 +147,31 @@ def write_report(results: dict[str, dict], out: Path, config: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps({"results": results, "config": config}, indent=1))
     (out / "report.md").write_text(format_table(results) + "\n")
+    per_joint_bars(results, out / "per_joint_error.png")
+
+
+def per_joint_bars(results: dict[str, dict], path: Path, joint_names: tuple[str, ...] = ITOP15.joints,
+                   title: str = "Per-joint error on the held-out test split") -> None:
+    """Grouped bar chart of per-joint MPJPE (mm, ``per_joint_mpjpe_mm`` of each result), one colour
+    per estimator, written to ``path`` (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(ITOP15.joints)
+    names = list(joint_names)
     fig, ax = plt.subplots(figsize=(11, 4))
     width = 0.8 / max(len(results), 1)
     for k, (est, s) in enumerate(results.items()):
-        vals = [s.get("per_joint_mpjpe_mm", {}).get(n) or 0.0 for n in names]
+        vals = [(s.get("per_joint_mpjpe_mm") or {}).get(n) or 0.0 for n in names]
         ax.bar(np.arange(len(names)) + k * width, vals, width, label=est)
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2)
     ax.set_xticklabels(names, rotation=45, ha="right")
     ax.set_ylabel("mean joint error (mm)")
-    ax.set_title("Per-joint error on the held-out test split")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "per_joint_error.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 

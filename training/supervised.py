@@ -316,12 +316,16 @@ class RunResult:
     model: torch.nn.Module | None = None
 
 
-def _datasets(cfg: SupervisedConfig, data: Path) -> tuple[CropDataset, CropDataset]:
+def _datasets(cfg: SupervisedConfig, data: Path) -> tuple[CropDataset, CropDataset | None]:
+    """Train crops (``data/train``) and test crops (``data/test``; None when there are none: a
+    user's own recordings have no ground truth to test on)."""
     common = dict(kind=cfg.model.kind, n_points=cfg.model.n_points, seed=cfg.seed, crop=cfg.crop,
                   joint_set_name=cfg.model.joint_set)
     train_ds = CropDataset(data / "train", train=True, augment=cfg.augment, use_fallbacks=cfg.use_fallbacks,
                            **common)
-    test_ds = CropDataset(data / "test", train=False, **common)
+    test_dir = data / "test"
+    has_test = test_dir.is_dir() and any(test_dir.glob("*.npz"))
+    test_ds = CropDataset(test_dir, train=False, **common) if has_test else None
     return train_ds, test_ds
 
 
@@ -335,13 +339,14 @@ def _save_atomic(obj: Any, path: Path) -> None:
     tmp.replace(path)
 
 
-def _provenance(cfg: SupervisedConfig, data: Path, train_ds: CropDataset, test_ds: CropDataset, epochs: int,
+def _provenance(cfg: SupervisedConfig, data: Path, train_ds: CropDataset, test_ds: CropDataset | None, epochs: int,
                 steps: int, metrics: dict | None, weights: str) -> dict:
     return {
         "trainer": "unipose_training.supervised",
         "weights": weights,
         "data": {"train": str(data / "train"), "test": str(data / "test"), "train_samples": len(train_ds),
-                 "test_samples": len(test_ds), "train_shards": len(train_ds.files), "test_shards": len(test_ds.files)},
+                 "test_samples": len(test_ds) if test_ds else 0, "train_shards": len(train_ds.files),
+                 "test_shards": len(test_ds.files) if test_ds else 0},
         "epochs": int(epochs), "steps": int(steps),
         "metrics": metrics or {},
         "config_hash": config_hash(cfg),
@@ -430,7 +435,8 @@ def train(cfg: SupervisedConfig, data: str | Path, out: str | Path, resume: bool
         ddp_kw = {"device_ids": [device.index]} if device.type == "cuda" else {}
         model = torch.nn.parallel.DistributedDataParallel(model, **ddp_kw)
     say(f"{cfg.model.kind} A2J: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
-        f"{len(train_ds)} train / {len(test_ds)} test crops, {steps_per_epoch} steps/epoch x {cfg.epochs} epochs, "
+        f"{len(train_ds)} train / {len(test_ds) if test_ds else 0} test crops, "
+        f"{steps_per_epoch} steps/epoch x {cfg.epochs} epochs, "
         f"{info.world_size} process(es) on {device}")
 
     metrics: dict | None = history[-1].get("test") if history else None
@@ -478,7 +484,7 @@ def train(cfg: SupervisedConfig, data: str | Path, out: str | Path, resume: bool
                                   "lr": float(scheduler.get_last_lr()[0]), "train_seconds": round(elapsed, 2),
                                   "samples_per_s": round(float(sums[3]) / max(elapsed, 1e-9), 1)}
         last = epoch + 1 == cfg.epochs
-        if (epoch + 1) % cfg.eval_every == 0 or last:
+        if test_ds is not None and ((epoch + 1) % cfg.eval_every == 0 or last):
             metrics = evaluate(_unwrap(model), test_ds, cfg, device)
             metrics["epoch"] = epoch + 1
             record["test"] = metrics
@@ -515,7 +521,7 @@ def train(cfg: SupervisedConfig, data: str | Path, out: str | Path, resume: bool
             break
 
     if export is not None and not stopped_early:
-        if metrics is None or metrics.get("epoch") != epochs_done:
+        if test_ds is not None and (metrics is None or metrics.get("epoch") != epochs_done):
             metrics = evaluate(_unwrap(model), test_ds, cfg, device)
             metrics["epoch"] = epochs_done
         if main:
@@ -523,7 +529,8 @@ def train(cfg: SupervisedConfig, data: str | Path, out: str | Path, resume: bool
             export.parent.mkdir(parents=True, exist_ok=True)
             save_checkpoint(export, _unwrap(model), cfg.model, cfg.crop,
                             _provenance(cfg, data, train_ds, test_ds, epochs_done, step, metrics, "final"))
-            say(f"exported {export} ({export.stat().st_size / 1e6:.1f} MB): test MPJPE {metrics['mpjpe_mm']:.1f} mm")
+            say(f"exported {export} ({export.stat().st_size / 1e6:.1f} MB)"
+                + (f": test MPJPE {metrics['mpjpe_mm']:.1f} mm" if metrics else " (no test crops)"))
     elif export is not None:
         say("not exporting: training stopped before the last epoch")
     dist_util.barrier()

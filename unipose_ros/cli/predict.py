@@ -255,7 +255,7 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``unipose-predict`` (see the module docstring). Returns the exit status."""
     args = build_parser().parse_args(argv)
-    needs_rgb = args.estimator in ("rgb", "baseline")
+    needs_rgb = args.estimator in ("rgb", "baseline", "teacher_pointcloud")
     if needs_rgb and args.rgb is None:
         return _fail(f"the {args.estimator} estimator needs a colour image: give --rgb FILE (registered to the "
                      "depth image), or use --estimator depth / pointcloud / fused for depth only")

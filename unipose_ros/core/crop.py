@@ -236,3 +236,58 @@ def crop_points(depth: np.ndarray, crop: PersonCrop, n_points: int,
         if rng is not None:
             idx = rng.permutation(count)[idx]
     return p[idx], count
+
+
+def centre_from_keypoints(depth: np.ndarray, camera: PinholeCamera, uv: np.ndarray, conf: np.ndarray,
+                          min_conf: float = 0.3, joint_set="itop15", window_px: int = 4,
+                          depth_offset_m: float = 0.0) -> np.ndarray | None:
+    """(3,) metres crop centre of one person from their 2D keypoints and the registered depth.
+
+    The trunk keypoints (neck, torso, shoulders, hips) with ``conf >= min_conf`` are used, or every
+    confident keypoint when no trunk keypoint is confident. The centre pixel is their mean (u, v);
+    its depth is the median over those keypoints of the nearest depth mode in a
+    ``(2 * window_px + 1)`` square window around each (the mode rule of
+    :func:`~unipose_ros.core.depth_lookup.lift_keypoints`, so a window that straddles the
+    silhouette reads the body, not the wall behind it). Like :func:`centre_from_proposal` the
+    depth is that of the visible front surface (the cube is deep enough for the back of the body);
+    ``depth_offset_m`` pushes it along the optical axis (e.g. 0.1 to centre inside the trunk).
+
+    Args:
+        depth: (H, W) float32 metres, NaN or <= 0 invalid, registered to the image of ``uv``.
+        camera: intrinsics of that image.
+        uv: (J, 2) pixels (u, v) in ``joint_set`` order (NaN allowed).
+        conf: (J,) keypoint confidence in [0, 1].
+        min_conf: keypoints below this are ignored.
+        joint_set: a :class:`~unipose_ros.core.joints.JointSet` or its name.
+        window_px: window radius in pixels.
+        depth_offset_m: added to the surface depth, metres.
+    Returns:
+        (3,) float64 metres, optical frame; None when no confident keypoint has valid depth.
+    """
+    from unipose_ros.core.depth_lookup import DEFAULT_REFERENCE_JOINTS, nearest_mode, sample_window
+    from unipose_ros.core.joints import joint_set as _joint_set
+
+    js = _joint_set(joint_set) if isinstance(joint_set, str) else joint_set
+    uv = np.asarray(uv, dtype=np.float64)
+    conf = np.nan_to_num(np.asarray(conf, dtype=np.float64), nan=0.0)
+    if uv.shape != (len(js), 2) or conf.shape != (len(js),):
+        raise ValueError(f"{js.name} has {len(js)} joints; got uv {uv.shape}, conf {conf.shape}")
+    ok = (conf >= min_conf) & np.isfinite(uv).all(axis=1)
+    trunk = np.zeros(len(js), bool)
+    trunk[[js.index(n) for n in DEFAULT_REFERENCE_JOINTS if n in js.joints]] = True
+    use = np.flatnonzero(ok & trunk) if (ok & trunk).any() else np.flatnonzero(ok)
+    if use.size == 0:
+        return None
+    depth = np.asarray(depth, dtype=np.float32)
+    zs = []
+    for j in use:
+        vals, wts, _ = sample_window(depth, uv[j, 0], uv[j, 1], int(window_px))
+        mode = nearest_mode(vals, wts, gap=0.06, min_fraction=0.15)
+        if mode is not None:
+            zs.append(mode[0])
+    if not zs:
+        return None
+    z = float(np.median(zs)) + float(depth_offset_m)
+    if not z > 0:
+        return None
+    return camera.backproject(uv[use].mean(axis=0), np.array(z))

@@ -206,8 +206,9 @@ def _joint_map(source_names: tuple[str, ...], target: JointSet,
     return JointMap(source_names=source_names, target=target, weights=weights)
 
 
-def _itop_recipe(wrist: str, ankle: str) -> dict[str, dict[str, float]]:
-    """ITOP-15 from a skeleton with named shoulders, hips, ears, elbows, wrists/ankles."""
+def itop_recipe(wrist: str = "wrist", ankle: str = "ankle") -> dict[str, dict[str, float]]:
+    """ITOP-15 from a skeleton with named shoulders, hips, ears, elbows, wrists/ankles: ITOP joint ->
+    {source joint: weight} (each ITOP joint is the weighted mean of those source joints)."""
     return {
         "head": {"left_ear": 1, "right_ear": 1},
         "neck": {"left_shoulder": 1, "right_shoulder": 1},
@@ -228,8 +229,8 @@ def _itop_recipe(wrist: str, ankle: str) -> dict[str, dict[str, float]]:
     }
 
 
-BLAZEPOSE33_TO_ITOP15 = _joint_map(BLAZEPOSE33_NAMES, ITOP15, _itop_recipe("wrist", "ankle"))
-COCO17_TO_ITOP15 = _joint_map(COCO17.joints, ITOP15, _itop_recipe("wrist", "ankle"))
+BLAZEPOSE33_TO_ITOP15 = _joint_map(BLAZEPOSE33_NAMES, ITOP15, itop_recipe("wrist", "ankle"))
+COCO17_TO_ITOP15 = _joint_map(COCO17.joints, ITOP15, itop_recipe("wrist", "ankle"))
 BLAZEPOSE33_TO_COCO17 = _joint_map(BLAZEPOSE33_NAMES, COCO17, {n: {n: 1} for n in COCO17.joints})
 
 

@@ -181,9 +181,21 @@ class LearnedEstimator:
         self.compiled = bool(compile)
         self._forward = torch.compile(model, dynamic=False) if compile else model
 
+    #: Whether this estimator feeds the teacher keypoint channels (``A2JConfig.point_features``) to
+    #: the point model; a model that takes them cannot run without the 2D teacher.
+    takes_teacher_keypoints: bool = False
+
     def _check(self, loaded: LoadedModel, kind: str | None) -> None:
         where = loaded.path or "the model"
         cfg = self.config
+        channels = loaded.config.point_features
+        if channels and not self.takes_teacher_keypoints:
+            raise CheckpointError(f"checkpoint {where}: this point model takes {channels} teacher keypoint channels "
+                                  "per point and needs the 2D teacher: use estimator teacher_pointcloud "
+                                  "(unipose_ros.estimators.teacher_point.TeacherPointEstimator)")
+        if self.takes_teacher_keypoints and not channels:
+            raise CheckpointError(f"checkpoint {where}: this model takes no teacher keypoint channels "
+                                  "(point_features 0): use the pointcloud estimator for it")
         if kind is not None and loaded.config.kind != kind:
             raise CheckpointError(f"checkpoint {where}: the model kind is {loaded.config.kind!r}, expected {kind!r}; "
                                   f"pass a {kind} checkpoint or choose the {loaded.config.kind!r} estimator")

@@ -6,7 +6,10 @@ Names:
 - ``depth``, ``rgb``, ``pointcloud``: an A2J network on a person crop of that input
   (:class:`~unipose_ros.estimators.learned.LearnedEstimator`), from a checkpoint file or the one
   bundled in ``unipose_ros/checkpoints/<kind>_a2j.pt``;
-- ``fused``: the three networks combined per joint (:class:`~unipose_ros.estimators.fused.FusedEstimator`).
+- ``fused``: the three networks combined per joint (:class:`~unipose_ros.estimators.fused.FusedEstimator`);
+- ``teacher_pointcloud``: the 2D teacher on colour finds the people and a point network with teacher
+  keypoint channels lifts them (:class:`~unipose_ros.estimators.teacher_point.TeacherPointEstimator`);
+  bundled: ``checkpoints/teacher_pointcloud.pt``, trained from 2D keypoints only (weak supervision).
 
 Heavy modules (torch, MediaPipe) are imported only when their estimator is built.
 """
@@ -17,8 +20,10 @@ from typing import Any
 
 from unipose_ros.estimators.base import Estimator
 
-ESTIMATORS: tuple[str, ...] = ("baseline", "depth", "rgb", "pointcloud", "fused")
+ESTIMATORS: tuple[str, ...] = ("baseline", "depth", "rgb", "pointcloud", "fused", "teacher_pointcloud")
 LEARNED_KINDS: tuple[str, ...] = ("depth", "rgb", "pointcloud")
+#: Bundled weakly supervised point network of the ``teacher_pointcloud`` estimator (checkpoints/).
+TEACHER_POINT_FILE = "teacher_pointcloud.pt"
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
 TRAIN_COMMAND = ("python -m unipose_training.supervised --config config/train/{kind}_a2j.yaml --data data/crops "
                  "--out runs/{kind}_a2j --export unipose_ros/checkpoints/{kind}_a2j.pt")
@@ -71,6 +76,28 @@ def _config(cls: type, config: Any, what: str) -> Any:
     raise TypeError(f"{what} config must be a {cls.__name__}, a YAML path or None, got {type(config).__name__}")
 
 
+def _build_teacher_point(device: str, precision: str, checkpoint: str | Path | None, config: Any,
+                         compile: bool) -> Estimator:
+    from unipose_ros.estimators.teacher_point import TeacherPointConfig, build_teacher_point  # noqa: PLC0415
+    from unipose_ros.models import CheckpointError  # noqa: PLC0415 (torch)
+    from unipose_ros.models.checkpoint import CHECKPOINT_DIR  # noqa: PLC0415
+
+    if not checkpoint:
+        bundled = CHECKPOINT_DIR / TEACHER_POINT_FILE
+        if not bundled.is_file():
+            raise CheckpointError(f"the bundled teacher_pointcloud checkpoint {bundled} is missing: give the file of a "
+                                  "point network trained with teacher keypoint channels (the weakly supervised "
+                                  "pipeline writes RUN/weak/weak_pointcloud.pt), node parameter 'checkpoint' or "
+                                  "unipose-predict --checkpoint")
+        checkpoint = bundled
+    path = Path(checkpoint).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"teacher_pointcloud checkpoint {path} does not exist: give an existing .pt file of a "
+                              "point network trained with teacher keypoint channels")
+    cfg = _config(TeacherPointConfig, config, "teacher_pointcloud")
+    return build_teacher_point(path, cfg, device=device, precision=precision, compile=compile)
+
+
 def build_estimator(name: str, device: str = "cpu", precision: str = "fp32",
                     checkpoint: str | Path | None = None, config: Any = None,
                     compile: bool = False) -> Estimator:
@@ -82,9 +109,11 @@ def build_estimator(name: str, device: str = "cpu", precision: str = "fp32",
             runs on the CPU whatever this says.
         precision: ``fp32``, ``fp16`` or ``bf16`` (learned estimators).
         checkpoint: checkpoint file of ``depth`` / ``rgb`` / ``pointcloud``; None = bundled.
-            Must be None for ``baseline`` and ``fused`` (fused members: ``FusedConfig``).
+            Required for ``teacher_pointcloud``. Must be None for ``baseline`` and ``fused``
+            (fused members: ``FusedConfig``).
         config: the estimator's settings: a config object (``BaselineConfig``,
-            ``LearnedConfig``, ``FusedConfig``), a YAML path, or None for the defaults.
+            ``LearnedConfig``, ``FusedConfig``, ``TeacherPointConfig``), a YAML path, or None for
+            the defaults.
         compile: torch.compile the networks.
     Raises:
         ValueError: unknown name, or a setting that does not apply (message says what to use).
@@ -100,6 +129,8 @@ def build_estimator(name: str, device: str = "cpu", precision: str = "fp32",
         from unipose_ros.estimators.baseline import BaselineConfig, build_baseline  # noqa: PLC0415
 
         return build_baseline(_config(BaselineConfig, config, "baseline"))
+    if name == "teacher_pointcloud":
+        return _build_teacher_point(device, precision, checkpoint, config, compile)
     from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator  # noqa: PLC0415
 
     if name == "fused":

@@ -34,6 +34,10 @@ class A2JConfig:
         point_k: neighbours of each EdgeConv layer (kNN in xyz).
         point_global: width of the global (max-pooled) point feature.
         point_head_channels: hidden width of the per-point heads.
+        point_features: point model: extra input channels per point after x, y, z (0: none; J,
+            the number of joints, for the teacher keypoint channels of
+            :func:`unipose_ros.core.keypoint_features.keypoint_point_features`). Checkpoints
+            written before this field existed load with 0.
     """
 
     kind: str = "depth"
@@ -50,6 +54,7 @@ class A2JConfig:
     point_k: int = 16
     point_global: int = 256
     point_head_channels: int = 128
+    point_features: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -68,6 +73,11 @@ class A2JConfig:
             raise ValueError(f"A2JConfig.point_widths must be positive widths, got {self.point_widths}")
         if self.point_k < 1 or self.point_k > self.n_points:
             raise ValueError(f"A2JConfig.point_k ({self.point_k}) must be in [1, n_points={self.n_points}]")
+        if self.point_features < 0:
+            raise ValueError(f"A2JConfig.point_features must be >= 0 extra channels per point, got {self.point_features}")
+        if self.point_features and self.kind != "pointcloud":
+            raise ValueError(f"A2JConfig.point_features ({self.point_features}) applies to kind 'pointcloud' only, "
+                             f"not {self.kind!r}; set it to 0")
         if self.head_layers < 0 or self.head_channels <= 0 or self.neck_channels < 0:
             raise ValueError("A2JConfig: head_layers >= 0, head_channels > 0 and neck_channels >= 0 required")
 

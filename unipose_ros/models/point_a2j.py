@@ -97,15 +97,18 @@ class EdgeConv(nn.Module):
 class PointA2J(nn.Module):
     """Point-cloud A2J.
 
-    forward(x (B, N, 3) float normalised cube coordinates from
-    :func:`unipose_ros.core.crop.crop_points`, in [-1, 1]) -> :class:`A2JOutput` in **point crop
-    units**: metric offsets from the crop centre (x right, y down, z forward) divided by
-    ``unit_m`` (``PersonCrop.points_to_camera`` maps them to metres).
+    forward(x (B, N, 3 + C) float: normalised cube coordinates from
+    :func:`unipose_ros.core.crop.crop_points`, in [-1, 1], then C = ``config.point_features``
+    extra channels per point, e.g. the teacher keypoint channels of
+    :func:`unipose_ros.core.keypoint_features.keypoint_point_features`) -> :class:`A2JOutput` in
+    **point crop units**: metric offsets from the crop centre (x right, y down, z forward) divided
+    by ``unit_m`` (``PersonCrop.points_to_camera`` maps them to metres).
 
-    Network: a shared MLP (3 -> w0), EdgeConv layers on the xyz kNN graph (k = ``point_k``; raw xyz
-    concatenated to each layer's input), a global max-pooled feature concatenated back to every
-    point, and per-point heads: J weight logits and J x 3 offsets. The anchors are the input
-    points themselves (``x * S / 2``), so each point votes for every joint.
+    Network: a shared MLP (3 + C -> w0; every channel enters here), EdgeConv layers on the xyz kNN
+    graph (k = ``point_k``; raw xyz concatenated to each layer's input), a global max-pooled
+    feature concatenated back to every point, and per-point heads: J weight logits and J x 3
+    offsets. The anchors are the input points themselves (``xyz * S / 2``), so each point votes for
+    every joint. Only xyz defines the kNN graph and the anchors.
     """
 
     def __init__(self, config: A2JConfig) -> None:
@@ -114,7 +117,7 @@ class PointA2J(nn.Module):
             raise ValueError(f"PointA2J needs kind='pointcloud', got {config.kind!r}")
         self.config = config
         widths = config.point_widths
-        self.mlp = PointMLP(3, widths[0])
+        self.mlp = PointMLP(3 + config.point_features, widths[0])
         self.edges = nn.ModuleList(EdgeConv(widths[i] + 3, widths[i + 1]) for i in range(len(widths) - 1))
         local = sum(widths)
         self.global_mlp = PointMLP(local, config.point_global)
@@ -128,12 +131,18 @@ class PointA2J(nn.Module):
 
     def forward(self, x: torch.Tensor) -> A2JOutput:
         cfg = self.config
-        if x.ndim != 3 or x.shape[1:] != (cfg.n_points, 3):
-            raise ValueError(f"PointA2J expects (B, {cfg.n_points}, 3) normalised points, got {tuple(x.shape)}")
-        x = x.float()
+        c = 3 + cfg.point_features
+        if x.ndim != 3 or x.shape[1:] != (cfg.n_points, c):
+            what = (f"normalised points and {cfg.point_features} feature channels per point (teacher keypoint "
+                    "channels: keypoint_point_features)" if cfg.point_features else "normalised points")
+            got = (f"; this model takes {cfg.point_features} extra channels, the input has {x.shape[-1] - 3}"
+                   if x.ndim == 3 and x.shape[-1] != c else "")
+            raise ValueError(f"PointA2J expects (B, {cfg.n_points}, {c}) {what}, got {tuple(x.shape)}{got}")
+        inputs = x.float()
+        x = inputs[..., :3].contiguous()
         b, n, _ = x.shape
         idx = knn(x, cfg.point_k)
-        feats = [self.mlp(x)]
+        feats = [self.mlp(inputs)]
         for layer in self.edges:
             feats.append(layer(torch.cat([feats[-1], x], dim=-1), idx))
         local = torch.cat(feats, dim=-1)

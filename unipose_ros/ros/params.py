@@ -47,8 +47,9 @@ class PoseNodeParams:
 DESCRIPTIONS: dict[str, str] = {
     "estimator": "Pose estimator to run: 'baseline' (2D keypoints on colour + depth lookup), "
                  "'depth', 'rgb' or 'pointcloud' (A2J networks on a person crop of that input; "
-                 "all find people in the depth image) or 'fused' (the three networks combined "
-                 "per joint by confidence).",
+                 "all find people in the depth image), 'fused' (the three networks combined "
+                 "per joint by confidence) or 'teacher_pointcloud' (2D teacher on colour + a point "
+                 "network with teacher keypoint channels, trained by the weakly supervised pipeline).",
     "estimator_config": "YAML file with the estimator's settings (e.g. config/baseline.yaml, "
                         "config/learned.yaml, config/fused.yaml); empty: the estimator's defaults.",
     "checkpoint": "Checkpoint file (.pt) of a learned estimator (depth, rgb, pointcloud); empty: "
