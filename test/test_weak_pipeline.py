@@ -192,3 +192,28 @@ def test_pseudo_label_filter_reasons() -> None:
     conf[0, :10] = 0.0
     _, reasons = frame_filter(j, conf, tconf, rep, js, replace(cfg, min_confident_joints=10))
     assert reasons[0] == 2 | 16
+
+
+def test_streamed_training_reads_one_shard_at_a_time(recording: Path, tmp_path: Path) -> None:
+    from unipose_training.pipeline import STAGES, Pipeline
+    from unipose_training.weak_samples import WeakSampleDataset, WeakSampleStream
+    from unipose_training.weak_train import train_weak
+
+    out = tmp_path / "run"
+    cfg = _config()
+    Pipeline(cfg, [recording], out, progress=False, log=lambda _m: None).run(STAGES[:3])
+    shard = out / "samples" / "rec_tiny.npz"
+    kw = dict(window=3, n_points=64, features=True, seed=0)
+    stream = list(WeakSampleStream([shard, shard], train=False, **kw))
+    ds = WeakSampleDataset([shard], train=False, **kw)
+    assert len(stream) == 2 * len(ds)
+    for a, b in zip(stream[: len(ds)], (ds[i] for i in range(len(ds)))):
+        assert set(a) == set(b) and all(torch.equal(a[k].nan_to_num(), b[k].nan_to_num()) for k in a)
+    # more steps than one pass holds: the stream starts again so every rank runs the same steps
+    steps = len(ds) // cfg.weak.batch_size + 2
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        replace(cfg.weak, stream=True)
+    res = train_weak(replace(cfg.weak, stream=True, steps_per_epoch=steps, epochs=1), [shard], tmp_path / "stream",
+                     progress=False, log=lambda _m: None)
+    hist = json.loads((tmp_path / "stream" / "metrics.json").read_text())["history"]
+    assert hist[0]["step"] == steps and res.metrics["samples"] > 0

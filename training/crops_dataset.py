@@ -54,7 +54,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torch.utils.data import Dataset, IterableDataset
 
 from unipose_ros.core.camera import PinholeCamera
 from unipose_ros.core.crop import (
@@ -549,16 +549,9 @@ class CropStream(IterableDataset):
         self.epoch = int(epoch)
 
     def _my_files(self) -> list[tuple[int, Path]]:
-        from unipose_training import distributed
+        from unipose_training.distributed import stream_share
 
-        order = list(range(len(self.files)))
-        if self.train:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.files)).tolist()
-        info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        r, w = distributed.rank(), distributed.world_size()
-        slot, slots = r * nw + wid, w * nw
-        return [(k, self.files[k]) for k in order[slot::slots]]
+        return stream_share(self.files, self.seed, self.epoch, self.train)
 
     def __iter__(self) -> Iterator[dict]:
         for k, path in self._my_files():

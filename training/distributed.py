@@ -231,3 +231,19 @@ def shard_indices(n: int, rank_: int | None = None, world: int | None = None) ->
     rank_ = rank() if rank_ is None else rank_
     world = world_size() if world is None else world
     return list(range(rank_, n, world))
+
+
+def stream_share(files: Sequence[Any], seed: int, epoch: int, shuffle: bool) -> list[tuple[int, Any]]:
+    """The shards this process (its ``torchrun`` rank, and its DataLoader worker when called in
+    one) streams this epoch: the shard order shuffled with ``(seed, epoch)`` when ``shuffle``, then
+    dealt round-robin to ranks x workers. Returns (index in ``files``, shard) pairs."""
+    import numpy as np
+    from torch.utils.data import get_worker_info
+
+    order = list(range(len(files)))
+    if shuffle:
+        order = np.random.default_rng([seed, epoch]).permutation(len(files)).tolist()
+    info = get_worker_info()
+    wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+    slot, slots = rank() * nw + wid, world_size() * nw
+    return [(k, files[k]) for k in order[slot::slots]]

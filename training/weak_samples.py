@@ -51,11 +51,11 @@ import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, IterableDataset
 
 from unipose_ros.core.crop import CropConfig, PersonCrop, centre_from_keypoints, crop_points, make_crop
 from unipose_ros.core.errors import InputError
@@ -611,6 +611,43 @@ class SingleSamples(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return self.dataset.samples_at(i)
+
+
+class WeakSampleStream(IterableDataset):
+    """Streaming alternative to :class:`WeakSampleDataset` for recordings larger than memory: one
+    shard (one recording) in memory per DataLoader worker at a time.
+
+    Each epoch (:meth:`set_epoch`) the shard order is shuffled (``seed + epoch``) and dealt
+    round-robin to ``torchrun`` ranks and then to DataLoader workers; the windows of each shard are
+    shuffled before they are yielded. Items are those of :class:`WeakSampleDataset` (``index`` is
+    the sample's index within its shard). Ranks may get different numbers of windows: under
+    DistributedDataParallel cap the steps per epoch (``steps_per_epoch``) so every rank runs the
+    same number of steps, and keep shards >= ranks x workers.
+    """
+
+    def __init__(self, shards: str | Path | Sequence[str | Path], window: int = 3, stride: int = 1,
+                 n_points: int = 1024, features: bool = True, sigma_px: float = 8.0, train: bool = True,
+                 seed: int = 0) -> None:
+        self.files = _shard_list(shards)
+        self.kw = dict(window=window, stride=stride, n_points=n_points, features=features, sigma_px=sigma_px,
+                       train=train, seed=seed)
+        self.train, self.seed, self.epoch = bool(train), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _my_files(self) -> list[tuple[int, Path]]:
+        from unipose_training.distributed import stream_share
+
+        return stream_share(self.files, self.seed, self.epoch, self.train)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for k, path in self._my_files():
+            ds = WeakSampleDataset([path], **self.kw)
+            n = len(ds)
+            order = np.random.default_rng([self.seed, self.epoch, k]).permutation(n) if self.train else np.arange(n)
+            for i in order:
+                yield ds[(self.epoch, int(i))]
 
 
 def main(argv: list[str] | None = None) -> int:

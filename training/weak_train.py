@@ -24,7 +24,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ from unipose_training.supervised import (
     lr_factor,
 )
 from unipose_training.weak_losses import WeakLossConfig, bone_prior, weak_loss
-from unipose_training.weak_samples import WeakSampleDataset
+from unipose_training.weak_samples import WeakSampleDataset, WeakSampleStream
 
 WEAK_CHECKPOINT_FORMAT = "unipose_training.weak_train/1"
 
@@ -75,6 +75,8 @@ class WeakTrainConfig:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         steps_per_epoch: cap on steps per epoch (0: full passes).
         eval_every: diagnostic evaluation every this many epochs (and after the last).
+        stream: read the sample shards one at a time (:class:`WeakSampleStream`; for recordings
+            larger than memory); needs ``steps_per_epoch``.
     """
 
     model: A2JConfig = field(default_factory=_default_model)
@@ -96,12 +98,16 @@ class WeakTrainConfig:
     device: str = "auto"
     steps_per_epoch: int = 0
     eval_every: int = 1
+    stream: bool = False
 
     def __post_init__(self) -> None:
         if self.model.kind != "pointcloud":
             raise ValueError(f"the weak stage trains the point network (model.kind pointcloud), got {self.model.kind!r}")
         if self.window < 1 or self.batch_size < 1 or self.epochs < 0:
             raise ValueError("window >= 1, batch_size >= 1 and epochs >= 0 required")
+        if self.stream and self.steps_per_epoch <= 0:
+            raise ValueError("stream: true reads the shards one at a time and needs steps_per_epoch > 0 (every "
+                             "torchrun rank must run the same number of steps)")
 
     @property
     def features(self) -> bool:
@@ -144,9 +150,11 @@ def predict_metres(model: torch.nn.Module, batch: dict[str, torch.Tensor], devic
 
 
 @torch.no_grad()
-def diagnose(model: torch.nn.Module, ds: WeakSampleDataset, cfg: WeakTrainConfig, device: torch.device,
+def diagnose(model: torch.nn.Module, ds: WeakSampleDataset | list[Path], cfg: WeakTrainConfig, device: torch.device,
              batch_size: int = 32) -> dict:
     """3D accuracy of the network on the samples that carry ground truth (diagnostic only).
+
+    ``ds``: a window-1 dataset, or a list of shard files read one at a time (bounded memory).
 
     Returns ``{"samples", "mpjpe_mm", "map_10cm", "ray_px"}`` (``samples`` 0 and None values
     when no sample has ground truth; ``ray_px`` the median reprojection distance to the teacher
@@ -156,8 +164,12 @@ def diagnose(model: torch.nn.Module, ds: WeakSampleDataset, cfg: WeakTrainConfig
     model.eval()
     sums = {"err": np.zeros(1), "within": np.zeros(1), "count": np.zeros(1), "samples": np.zeros(1)}
     reproj: list[np.ndarray] = []
-    share = Subset(ds, dist_util.shard_indices(len(ds)))
-    for batch in DataLoader(share, batch_size=batch_size, shuffle=False):
+    parts = [ds] if isinstance(ds, WeakSampleDataset) else (
+        WeakSampleDataset([f], window=1, n_points=cfg.model.n_points, features=cfg.features, sigma_px=cfg.sigma_px,
+                          train=False, seed=cfg.seed) for f in ds)
+    batches = (b for part in parts
+               for b in DataLoader(Subset(part, dist_util.shard_indices(len(part))), batch_size=batch_size))
+    for batch in batches:
         joints, _ = predict_metres(model, batch, device)
         j = joints[:, 0].double().cpu().numpy()
         gt = batch["joints_gt"][:, 0].double().numpy()
@@ -247,12 +259,21 @@ def train_weak(cfg: WeakTrainConfig, samples: str | Path | list[Path], out: str 
     js = joint_set(cfg.model.joint_set)
     common = dict(window=cfg.window, n_points=cfg.model.n_points, features=cfg.features, sigma_px=cfg.sigma_px,
                   seed=cfg.seed)
-    train_ds = WeakSampleDataset(files, train=True, **common)
-    eval_ds = WeakSampleDataset(files, train=False, **{**common, "window": 1})
-    sampler = dist_util.EpochSampler(train_ds, shuffle=True, seed=cfg.seed, drop_last=True)
-    loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                        drop_last=len(sampler) > cfg.batch_size, persistent_workers=cfg.workers > 0)
-    steps_per_epoch = len(loader) if not cfg.steps_per_epoch else min(cfg.steps_per_epoch, len(loader))
+    if cfg.stream:
+        train_ds: WeakSampleDataset | WeakSampleStream = WeakSampleStream(files, train=True, **common)
+        evaluation: WeakSampleDataset | list[Path] = files
+        n_samples = sum(_shard_samples(f) for f in files)
+        sampler = None
+        loader = DataLoader(train_ds, batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True)
+        steps_per_epoch = cfg.steps_per_epoch
+    else:
+        train_ds = WeakSampleDataset(files, train=True, **common)
+        evaluation = WeakSampleDataset(files, train=False, **{**common, "window": 1})
+        n_samples = len(evaluation)
+        sampler = dist_util.EpochSampler(train_ds, shuffle=True, seed=cfg.seed, drop_last=True)
+        loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                            drop_last=len(sampler) > cfg.batch_size, persistent_workers=cfg.workers > 0)
+        steps_per_epoch = len(loader) if not cfg.steps_per_epoch else min(cfg.steps_per_epoch, len(loader))
     total = max(steps_per_epoch * cfg.epochs, 1)
     reference = torch.as_tensor(bone_prior(js, cfg.height_m), dtype=torch.float32, device=device)
 
@@ -275,7 +296,8 @@ def train_weak(cfg: WeakTrainConfig, samples: str | Path | list[Path], out: str 
     if info.distributed:
         model = torch.nn.parallel.DistributedDataParallel(model)
     say(f"weak point network ({'with' if cfg.features else 'without'} teacher keypoint channels): "
-        f"{len(train_ds)} windows of {cfg.window} from {len(eval_ds)} samples, {steps_per_epoch} steps/epoch x "
+        f"{'streamed' if cfg.stream else len(train_ds)} windows of {cfg.window} from {n_samples} samples, "
+        f"{steps_per_epoch} steps/epoch x "
         f"{cfg.epochs} epochs, {info.world_size} process(es) on {device}")
 
     names = ["total", *[k for k in ("ray", "bone", "symmetry", "temporal", "consistency", "surface")]]
@@ -284,14 +306,12 @@ def train_weak(cfg: WeakTrainConfig, samples: str | Path | list[Path], out: str 
     done = start
     for epoch in range(start, cfg.epochs):
         t0 = time.monotonic()
-        sampler.set_epoch(epoch)
+        (sampler or train_ds).set_epoch(epoch)
         model.train()
         acc = torch.zeros(len(names) + 1, dtype=torch.float64)
         bar = tqdm(total=steps_per_epoch, desc=f"weak epoch {epoch + 1}/{cfg.epochs}", unit="step",
                    disable=not (progress and main), leave=False)
-        for k, batch in enumerate(loader):
-            if k >= steps_per_epoch:
-                break
+        for k, batch in enumerate(_batches(loader, steps_per_epoch)):
             joints, _ = predict_metres(model, batch, device)
             dev_batch = {key: batch[key].to(device) for key in ("uv", "conf", "intrinsics", "surface_z", "valid")}
             losses = weak_loss(joints, dev_batch, js, cfg.losses, reference)
@@ -317,7 +337,7 @@ def train_weak(cfg: WeakTrainConfig, samples: str | Path | list[Path], out: str 
                                   **{f"train_{m}": float(sums[i] / seen) for i, m in enumerate(names)}}
         last = epoch + 1 == cfg.epochs
         if (epoch + 1) % cfg.eval_every == 0 or last:
-            metrics = diagnose(_unwrap(model), eval_ds, cfg, device)
+            metrics = diagnose(_unwrap(model), evaluation, cfg, device)
             metrics["epoch"] = epoch + 1
             record["diagnostic"] = metrics
         history.append(record)
@@ -345,11 +365,33 @@ def train_weak(cfg: WeakTrainConfig, samples: str | Path | list[Path], out: str 
         export = Path(export) if export is not None else out / "weak_pointcloud.pt"
         if main:
             save_checkpoint(export, _unwrap(model), cfg.model, cfg.crop,
-                            _provenance(cfg, files, len(eval_ds), done, step, metrics, "final"))
+                            _provenance(cfg, files, n_samples, done, step, metrics, "final"))
             say(f"exported {export}")
     dist_util.barrier()
     return WeakRunResult(epochs_done=done, stopped_early=stopped, metrics=metrics, out=out, history=history,
                          model=_unwrap(model))
+
+
+def _shard_samples(path: Path) -> int:
+    """Samples in a shard (reads only its ``stamp`` array)."""
+    with np.load(path, allow_pickle=False) as z:
+        return int(z["stamp"].shape[0])
+
+
+def _batches(loader: DataLoader, steps: int) -> Iterator[dict]:
+    """``steps`` batches of ``loader``, starting it again when a (streamed) pass ends early, so that
+    every rank runs the same number of steps."""
+    k = 0
+    while k < steps:
+        got = False
+        for batch in loader:
+            got = True
+            yield batch
+            k += 1
+            if k >= steps:
+                return
+        if not got:
+            raise ValueError("the training loader yields no batch: fewer windows than batch_size on this rank")
 
 
 def write_report(path: Path, cfg: WeakTrainConfig, history: list[dict]) -> None:
