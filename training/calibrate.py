@@ -28,12 +28,33 @@ def score_samples(estimator, recordings: list[Path], frame_stride: int) -> tuple
     objects: list[float] = []
 
     def on_frame(_name, _frame, poses, truth) -> None:
-        matched = {p for p, _ in match_people([p.joints for p in poses], [g.joints for g in truth])}
-        for i, pose in enumerate(poses):
-            (people if i in matched else objects).append(float(pose.score))
+        split_scores(poses, truth, people, objects)
 
     evaluate_estimators(recordings, {"candidate": estimator}, frame_stride=frame_stride, on_frame=on_frame)
     return np.asarray(people), np.asarray(objects)
+
+
+def split_scores(poses: list, truth: list, people: list[float], objects: list[float]) -> None:
+    """Append the score of each of ``poses`` to ``people`` when it matches one of ``truth`` (people
+    with joints (J, 3)), else to ``objects``."""
+    matched = {p for p, _ in match_people([p.joints for p in poses], [g.joints for g in truth])}
+    for i, pose in enumerate(poses):
+        (people if i in matched else objects).append(float(pose.score))
+
+
+def write_calibration(loaded, path: Path, people: np.ndarray, objects: np.ndarray, keep: float, **info) -> dict:
+    """Choose the threshold keeping ``keep`` of ``people``, store it (with the counts and ``info``)
+    in the checkpoint's ``provenance["calibration"]`` at ``path``, and return that dict."""
+    from unipose_ros.models import save_checkpoint
+
+    thr = choose_threshold(people, keep)
+    calibration = {"min_person_score": thr, "keep_people": float((people >= thr).mean()),
+                   "keep_objects": float((objects >= thr).mean()) if objects.size else 0.0,
+                   "people": int(people.size), "objects": int(objects.size), **info}
+    provenance = dict(loaded.provenance or {})
+    provenance["calibration"] = calibration
+    save_checkpoint(path, loaded.model, loaded.config, loaded.crop, provenance)
+    return calibration
 
 
 def choose_threshold(people: np.ndarray, keep: float) -> float:
@@ -51,22 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frame-stride", type=int, default=5)
     args = ap.parse_args(argv)
     from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator
-    from unipose_ros.models import load_checkpoint, save_checkpoint
+    from unipose_ros.models import load_checkpoint
     from unipose_training.evaluate import find_recordings
 
     loaded = load_checkpoint(args.checkpoint)
     est = LearnedEstimator(loaded, config=LearnedConfig(min_person_score=0.0))
     people, objects = score_samples(est, find_recordings(args.data), args.frame_stride)
-    thr = choose_threshold(people, args.keep)
-    kept_objects = float((objects >= thr).mean()) if objects.size else 0.0
-    calibration = {"min_person_score": thr, "keep_people": float((people >= thr).mean()),
-                   "keep_objects": kept_objects, "people": int(people.size), "objects": int(objects.size),
-                   "data": str(args.data), "frame_stride": args.frame_stride}
-    provenance = dict(loaded.provenance or {})
-    provenance["calibration"] = calibration
-    save_checkpoint(args.checkpoint, loaded.model, loaded.config, loaded.crop, provenance)
-    print(f"{args.checkpoint}: min_person_score {thr:.2f} keeps {100 * calibration['keep_people']:.1f} % of "
-          f"{people.size} people and {100 * kept_objects:.1f} % of {objects.size} object proposals")
+    calibration = write_calibration(loaded, args.checkpoint, people, objects, args.keep, data=str(args.data),
+                                    frame_stride=args.frame_stride)
+    print(f"{args.checkpoint}: min_person_score {calibration['min_person_score']:.2f} keeps "
+          f"{100 * calibration['keep_people']:.1f} % of {people.size} people and "
+          f"{100 * calibration['keep_objects']:.1f} % of {objects.size} object proposals")
     return 0
 
 

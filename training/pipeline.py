@@ -27,14 +27,13 @@ Example (the reduced configuration, a few minutes per 100 frames on a CPU)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from unipose_ros.core.config import from_dict
+from unipose_ros.core.config import from_dict, stable_hash
 from unipose_training import distributed as dist_util
 from unipose_training.ingest import IngestConfig
 from unipose_training.lift import LiftConfig
@@ -85,7 +84,7 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
 
 
 def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return stable_hash(obj)
 
 
 def find_bags(paths: list[Path]) -> list[Path]:
@@ -280,38 +279,28 @@ class Pipeline:
         ground truth): the largest threshold keeping 98 % of them; written into the checkpoint."""
         import numpy as np
 
-        from unipose_ros.core.metrics import match_people
         from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator
-        from unipose_ros.models import load_checkpoint, save_checkpoint
-        from unipose_training.calibrate import choose_threshold
+        from unipose_ros.models import load_checkpoint
+        from unipose_training.calibrate import split_scores, write_calibration
         from unipose_training.ingest import ingest_frames
         from unipose_training.pseudo_labels import read_pseudo_labels
 
         path = self.out / f"weak_{kind}_a2j.pt"
         loaded = load_checkpoint(path)
         est = LearnedEstimator(loaded, config=LearnedConfig(min_person_score=0.0))
-        people, objects = [], []
+        people: list[float] = []
+        objects: list[float] = []
         for rec in self.recordings:
             by_stamp = read_pseudo_labels(labels[rec.name]).people_by_stamp(0.0, reliable_only=True)
             for i, frame in enumerate(ingest_frames(rec, self.cfg.ingest)):
                 truth = by_stamp.get(frame.stamp_ns)
-                if not truth or i % 3:
-                    continue
-                poses = est.estimate(frame)
-                matched = {p for p, _ in match_people([p.joints for p in poses], [g.joints for g in truth])}
-                for k, pose in enumerate(poses):
-                    (people if k in matched else objects).append(float(pose.score))
+                if truth and i % 3 == 0:
+                    split_scores(est.estimate(frame), truth, people, objects)
         est.close()
         if not people:
             return {"min_person_score": 0.0, "people": 0}
-        thr = choose_threshold(np.asarray(people), 0.98)
-        cal = {"min_person_score": thr, "people": len(people), "objects": len(objects),
-               "keep_objects": float((np.asarray(objects) >= thr).mean()) if objects else 0.0,
-               "source": "pseudo-labelled people (no ground truth)"}
-        prov = dict(loaded.provenance or {})
-        prov["calibration"] = cal
-        save_checkpoint(path, loaded.model, loaded.config, loaded.crop, prov)
-        return cal
+        return write_calibration(loaded, path, np.asarray(people), np.asarray(objects), 0.98,
+                                 source="pseudo-labelled people (no ground truth)")
 
     def estimators(self) -> dict[str, Any]:
         from unipose_ros.estimators.registry import build_estimator

@@ -44,13 +44,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from unipose_ros.core.config import stable_hash
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.joints import JointSet, joint_set
 from unipose_ros.core.pose import Modality, PersonPose
 from unipose_ros.models.checkpoint import load_checkpoint
 from unipose_training.weak_losses import bone_prior
 from unipose_training.weak_samples import WeakSampleDataset
-from unipose_training.weak_train import predict_metres
+from unipose_training.weak_train import keypoint_distance_px, predict_metres
 
 FORMAT_VERSION = 1
 
@@ -89,7 +90,7 @@ class PseudoLabelConfig:
 
 
 def config_hash(cfg: PseudoLabelConfig) -> str:
-    return hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+    return stable_hash(cfg)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -170,14 +171,10 @@ def predict_samples(checkpoint: str | Path, shard: str | Path, cfg: PseudoLabelC
         joints, raw = predict_metres(model, batch, dev)
         j = joints[:, 0].double().cpu().numpy()
         conf = torch.exp(-raw.spread.float() / cfg.confidence_scale).cpu().numpy()
-        k = batch["intrinsics"][:, 0].double().numpy()
-        uv = batch["uv"][:, 0].double().numpy()
         tconf = batch["conf"][:, 0].numpy()
-        z = np.maximum(j[..., 2], 1e-3)
-        proj = np.stack([k[:, None, 0] * j[..., 0] / z + k[:, None, 2], k[:, None, 1] * j[..., 1] / z + k[:, None, 3]], -1)
-        d = np.where((tconf >= 0.3) & np.isfinite(uv).all(-1), np.linalg.norm(proj - uv, axis=-1), np.nan)
+        d = keypoint_distance_px(j, batch)
         with np.errstate(all="ignore"):
-            rep = np.where(np.isfinite(d).any(1), np.nanmedian(np.where(np.isfinite(d), d, np.nan), axis=1), np.inf)
+            rep = np.where(np.isfinite(d).any(1), np.nanmedian(d, axis=1), np.inf)
         out["joints"].append(j.astype(np.float32))
         out["net_confidence"].append(conf.astype(np.float32))
         out["teacher_conf"].append(tconf.astype(np.float32))
@@ -219,13 +216,13 @@ def write_pseudo_labels(recording: str | Path, shard: str | Path, checkpoint: st
                       "reliable_map_10cm": float((err[kept] <= 0.1).mean()) if kept.any() else None}
     info = {
         "format": "unipose_ros.pseudo_labels", "format_version": FORMAT_VERSION, "version": version,
-        "recording": str(Path(recording).resolve()), "joint_set": js.name, "frame": "camera optical frame, metres",
+        "recording": str(Path(recording)), "joint_set": js.name, "frame": "camera optical frame, metres",
         "samples": int(len(reliable)), "reliable": int(reliable.sum()),
         "unreliable_by_reason": {name: int(((reasons & bit) > 0).sum()) for name, bit in
                                  (("low teacher confidence", 1), ("too few confident joints", 2),
                                   ("implausible bone lengths", 4), ("reprojection too far", 8),
                                   ("not in front of the camera", 16))},
-        "provenance": {"teacher": teacher, "checkpoint": str(Path(checkpoint).resolve()),
+        "provenance": {"teacher": teacher, "checkpoint": str(Path(checkpoint)),
                        "checkpoint_sha256": file_sha256(checkpoint), "config": asdict(cfg),
                        "config_hash": config_hash(cfg),
                        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},

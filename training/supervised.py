@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import math
 import random
@@ -52,7 +51,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Subset
 
-from unipose_ros.core.config import load_yaml
+from unipose_ros.core.config import load_yaml, stable_hash
 from unipose_ros.core.crop import CropConfig
 from unipose_ros.models import A2JConfig, a2j_loss, build_model, save_checkpoint
 from unipose_training import distributed as dist_util
@@ -145,7 +144,7 @@ def load_config(path: str | Path) -> SupervisedConfig:
 
 def config_hash(cfg: SupervisedConfig) -> str:
     """Short stable hash of the whole configuration."""
-    return hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+    return stable_hash(cfg)
 
 
 def lr_factor(step: int, total: int, warmup: float, final: float) -> float:

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from unipose_ros.core.config import stable_hash
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.joints import joint_map, joint_set
 from unipose_ros.core.person_proposals import ProposalConfig
@@ -195,8 +196,7 @@ def _jsonable(obj: Any) -> Any:
 
 def config_hash(*parts: Any) -> str:
     """Short stable hash (16 hex digits) of JSON-able configuration objects (dataclasses allowed)."""
-    text = json.dumps([_jsonable(p) for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return stable_hash([_jsonable(p) for p in parts], digits=16)
 
 
 def recording_fingerprint(recording: str | Path) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import random
 import time
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from unipose_ros.core.config import from_dict, load_yaml
+from unipose_ros.core.config import from_dict, load_yaml, stable_hash
 from unipose_ros.core.crop import CropConfig
 from unipose_ros.core.joints import joint_set
 from unipose_ros.models import build_model
@@ -117,7 +116,7 @@ class WeakTrainConfig:
 
 def config_hash(cfg: WeakTrainConfig) -> str:
     """Short stable hash of the whole configuration."""
-    return hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:12]
+    return stable_hash(cfg)
 
 
 def load_config(path: str | Path) -> WeakTrainConfig:
@@ -147,6 +146,24 @@ def predict_metres(model: torch.nn.Module, batch: dict[str, torch.Tensor], devic
     centre = batch["centre"].to(device).float().unsqueeze(2)
     unit = batch["unit_m"].to(device).float().reshape(b, t, 1, 1)
     return centre + q * unit, out
+
+
+def keypoint_distance_px(joints: np.ndarray, batch: dict[str, torch.Tensor], min_conf: float = 0.3) -> np.ndarray:
+    """(B, J) pixels: distance of each joint's image projection to its teacher keypoint (first
+    frame of each window), NaN where the keypoint's confidence is under ``min_conf`` or unknown.
+
+    Args:
+        joints: (B, J, 3) metres, camera optical frame.
+        batch: items with ``intrinsics`` (B, T, 4) fx fy cx cy, ``uv`` (B, T, J, 2), ``conf`` (B, T, J).
+    """
+    k = batch["intrinsics"][:, 0].double().numpy()
+    uv = batch["uv"][:, 0].double().numpy()
+    conf = batch["conf"][:, 0].numpy()
+    z = np.maximum(joints[..., 2], 1e-3)
+    proj = np.stack([k[:, None, 0] * joints[..., 0] / z + k[:, None, 2],
+                     k[:, None, 1] * joints[..., 1] / z + k[:, None, 3]], -1)
+    d = np.linalg.norm(proj - uv, axis=-1)
+    return np.where((conf >= min_conf) & np.isfinite(d), d, np.nan)
 
 
 @torch.no_grad()
@@ -179,13 +196,8 @@ def diagnose(model: torch.nn.Module, ds: WeakSampleDataset | list[Path], cfg: We
         sums["within"] += (err[ok] <= 0.1).sum()
         sums["count"] += ok.sum()
         sums["samples"] += ok.any(-1).sum()
-        k = batch["intrinsics"][:, 0].double().numpy()
-        uv = batch["uv"][:, 0].double().numpy()
-        conf = batch["conf"][:, 0].numpy()
-        z = np.maximum(j[..., 2], 1e-3)
-        proj = np.stack([k[:, None, 0] * j[..., 0] / z + k[:, None, 2], k[:, None, 1] * j[..., 1] / z + k[:, None, 3]], -1)
-        d = np.linalg.norm(proj - uv, axis=-1)
-        reproj.append(d[(conf >= 0.3) & np.isfinite(d)])
+        d = keypoint_distance_px(j, batch)
+        reproj.append(d[np.isfinite(d)])
     tot = {k: float(v.numpy()[0]) for k, v in dist_util.all_reduce_dict(sums).items()}
     model.train(was)
     r = np.concatenate(reproj) if reproj else np.zeros(0)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,3 +43,13 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
     with open(path, encoding="utf-8") as f:
         data = yaml.safe_load(f) or {}
     return from_dict(cls, data, str(path))
+
+
+def stable_hash(obj: Any, digits: int = 12) -> str:
+    """Short stable hash of a configuration: SHA-256 of its sorted-key JSON (a dataclass is
+    converted with ``dataclasses.asdict``; other values that JSON cannot hold with ``str``), the
+    first ``digits`` hex digits."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:digits]
