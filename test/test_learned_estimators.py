@@ -430,3 +430,39 @@ def test_channels_last_gives_the_same_poses(kind, checkpoints, frames):
     for a, b in zip(plain, cl.estimate(frame)):
         np.testing.assert_allclose(a.joints, b.joints, atol=1e-4)
         np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_flip_test_answer_of_a_mirror_symmetric_crop_is_mirror_symmetric(checkpoints, kind):
+    # On an input that equals its own mirror the plain network (untrained, so not symmetric) gives
+    # some answer o; the flip-test answer averages o with its mirror, so a left joint must sit at
+    # the mirror image of its right partner: u_left + u_right = S - 1 (images) or x_left = -x_right
+    # (points), with v and depth equal.
+    est = LearnedEstimator(checkpoints[kind], kind=kind, config=LearnedConfig(flip_test=True))
+    rng = np.random.default_rng(3)
+    if kind == "depth":
+        half = rng.uniform(-1, 1, (2, 1, SIZE, SIZE // 2)).astype(np.float32)
+        batch = np.concatenate([half, half[..., ::-1]], axis=-1)
+    elif kind == "rgb":
+        half = rng.integers(0, 256, (2, SIZE, SIZE // 2, 3), dtype=np.uint8)
+        batch = np.concatenate([half, half[:, :, ::-1]], axis=2)
+    else:
+        half = rng.uniform(-1, 1, (2, 128, 3)).astype(np.float32)
+        batch = np.concatenate([half, half * np.array([-1, 1, 1], np.float32)], axis=1)
+    np.testing.assert_array_equal(np.sort(est._mirror_input(batch).reshape(-1)), np.sort(batch.reshape(-1)))
+    plain = LearnedEstimator(checkpoints[kind], kind=kind)._run(batch)
+    out = est._run(batch)
+    assert out.shape == plain.shape == (2, 15, 4)
+    left, right = np.array(ITOP15.flip_pairs).T
+    if kind == "pointcloud":
+        assert np.abs(plain[:, left, 0] + plain[:, right, 0]).max() > 5e-4  # the plain answer is not symmetric
+        np.testing.assert_allclose(out[:, left, 0], -out[:, right, 0], atol=1e-6)
+    else:
+        assert np.abs(plain[:, left, 0] + plain[:, right, 0] - (SIZE - 1)).max() > 1e-2
+        np.testing.assert_allclose(out[:, left, 0] + out[:, right, 0], SIZE - 1, atol=1e-3)
+    np.testing.assert_allclose(out[:, left, 1:], out[:, right, 1:], atol=1e-4)
+    centre = [i for i in range(15) if i not in set(left) | set(right)]
+    if kind == "pointcloud":
+        np.testing.assert_allclose(out[:, centre, 0], 0.0, atol=1e-6)
+    else:
+        np.testing.assert_allclose(out[:, centre, 0], (SIZE - 1) / 2, atol=1e-3)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -441,3 +442,38 @@ def test_default_checkpoint_paths():
     assert CHECKPOINT_DIR.name == "checkpoints" and CHECKPOINT_DIR.parent.name == "unipose_ros"
     with pytest.raises(CheckpointError, match="kind"):
         default_checkpoint("lidar")
+
+
+def test_config_scalars_follow_the_dataclass_types():
+    # YAML 1.1 reads 1e9 as a string and 5 as an int: both become the float the dataclass asks for.
+    from unipose_training.supervised import SupervisedConfig
+
+    cfg = from_dict(SupervisedConfig, {"lr": "1e-3", "epochs": 5.0, "batch_size": "16"})
+    assert cfg.lr == pytest.approx(1e-3) and isinstance(cfg.lr, float)
+    assert cfg.epochs == 5 and isinstance(cfg.epochs, int) and cfg.batch_size == 16
+    cfg = from_dict(A2JConfig, {"depth_levels": [0, "-1e-1"]})
+    assert cfg.depth_levels == (0.0, -0.1)
+    with pytest.raises(ValueError, match=r"config\.lr: expected a number, got 'fast'"):
+        from_dict(SupervisedConfig, {"lr": "fast"})
+    with pytest.raises(ValueError, match=r"config\.epochs: expected an integer, got 2\.5"):
+        from_dict(SupervisedConfig, {"epochs": 2.5})
+
+
+def test_every_shipped_config_loads():
+    from unipose_ros.cli.demo import DemoConfig
+    from unipose_ros.core.config import load_yaml
+    from unipose_ros.estimators.baseline import BaselineConfig
+    from unipose_ros.estimators.fused import FusedConfig
+    from unipose_ros.estimators.learned import LearnedConfig
+    from unipose_training.pipeline import PipelineConfig
+    from unipose_training.supervised import SupervisedConfig
+    from unipose_training.synthetic_splits import SplitsConfig
+
+    root = Path(__file__).resolve().parents[1] / "config"
+    classes = {"baseline.yaml": BaselineConfig, "learned.yaml": LearnedConfig, "fused.yaml": FusedConfig,
+               "demo.yaml": DemoConfig, "weak/reduced.yaml": PipelineConfig, "weak/full.yaml": PipelineConfig,
+               "weak/recording_300.yaml": SplitsConfig}
+    classes.update({f"train/{p.name}": SupervisedConfig for p in (root / "train").glob("*.yaml")})
+    assert len(classes) == 10
+    for name, cls in classes.items():
+        assert isinstance(load_yaml(cls, root / name), cls), name

@@ -192,6 +192,14 @@ def test_pseudo_label_filter_reasons() -> None:
     conf[0, :10] = 0.0
     _, reasons = frame_filter(j, conf, tconf, rep, js, replace(cfg, min_confident_joints=10))
     assert reasons[0] == 2 | 16
+    # track 7 lasts one frame (under min_track_frames=3), track 1 three
+    conf[0], j[0, 3, 2] = 0.9, 2.0
+    _, reasons = frame_filter(j, conf, tconf, rep, js, cfg, track=np.array([7, 1, 1, 1]))
+    assert reasons.tolist() == [32, 4, 1, 8]
+    _, reasons = frame_filter(j, conf, tconf, rep, js, cfg, track=np.array([7, 7, 1, 1]))
+    assert reasons.tolist() == [32, 4 | 32, 1 | 32, 8 | 32]
+    _, reasons = frame_filter(j[:3], conf[:3], tconf[:3], rep[:3], js, cfg, track=np.array([1, 1, 1]))
+    assert reasons.tolist() == [0, 4, 1]
 
 
 def test_streamed_training_reads_one_shard_at_a_time(recording: Path, tmp_path: Path) -> None:

@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--estimators", nargs="+", default=["baseline", "depth", "rgb", "pointcloud", "fused"])
     ap.add_argument("--checkpoint", action="append", default=[], metavar="KIND=PATH",
                     help="use this checkpoint for a kind (depth, rgb, pointcloud) instead of the bundled one")
+    ap.add_argument("--config", action="append", default=[], metavar="NAME=YAML",
+                    help="settings of an estimator (e.g. depth=config/learned.yaml with flip_test: true)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--frame-stride", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True, help="report folder")
@@ -188,12 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     from unipose_ros.estimators.registry import build_estimator
 
     overrides = dict(item.split("=", 1) for item in args.checkpoint)
+    configs = dict(item.split("=", 1) for item in args.config)
     estimators = {}
     for name in args.estimators:
         kw = {"checkpoint": overrides[name]} if name in overrides else {}
         if name == "fused" and overrides:
             kw = {"checkpoint": overrides}
-        estimators[name] = build_estimator(name, device=args.device, **kw)
+        estimators[name] = build_estimator(name, device=args.device, config=configs.get(name), **kw)
     recordings = find_recordings(args.data)
     try:
         results = evaluate_estimators(recordings, estimators, frame_stride=args.frame_stride)
@@ -202,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             est.close()
     write_report(results, args.out, {"data": str(args.data), "recordings": [str(r) for r in recordings],
                                      "estimators": args.estimators, "checkpoints": overrides,
+                                     "configs": configs,
                                      "frame_stride": args.frame_stride, "device": args.device})
     print(format_table(results))
     print(f"report: {args.out / 'report.json'}")

@@ -602,7 +602,7 @@ def ingest_frames(path: str | Path, cfg: IngestConfig | None = None,
     rec = recording_dir(path)
     from rosbags.highlevel import AnyReader, AnyReaderError
 
-    report.recording, report.storage = str(rec.resolve()), _storage(rec)
+    report.recording, report.storage = str(rec), _storage(rec)
     try:
         reader = AnyReader([rec], default_typestore=ros_typestore())
         reader.open()

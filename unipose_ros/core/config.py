@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,12 +31,50 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
         if dataclasses.is_dataclass(hint):
             kwargs[key] = from_dict(hint, value, f"{where}.{key}")
         elif typing.get_origin(hint) is tuple and value is not None:
-            kwargs[key] = tuple(value)
+            args = typing.get_args(hint)
+            items = list(value)
+            kinds = [args[0]] * len(items) if len(args) == 2 and args[1] is Ellipsis else list(args)
+            if len(kinds) != len(items):
+                raise ValueError(f"{where}.{key}: expected {len(kinds)} values, got {len(items)}")
+            kwargs[key] = tuple(_scalar(k, v, f"{where}.{key}[{i}]") for i, (k, v) in enumerate(zip(kinds, items)))
         elif typing.get_origin(hint) is dict and value is not None:
-            kwargs[key] = {str(k): float(v) for k, v in dict(value).items()}
+            kwargs[key] = {str(k): _scalar(float, v, f"{where}.{key}.{k}") for k, v in dict(value).items()}
         else:
-            kwargs[key] = value
+            kwargs[key] = _scalar(hint, value, f"{where}.{key}")
     return cls(**kwargs)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    """``value`` converted to the scalar type ``hint`` names (float, int, bool, optionally
+    ``| None``); other hints pass the value through.
+
+    YAML 1.1 reads ``1.0e9`` as a float but ``1e9`` as a string, and ``5`` as an int where a float
+    is meant: numbers are converted, and what cannot be converted raises ValueError naming the key.
+    """
+    kind = hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None and len(members) < len(typing.get_args(hint)):
+            return None
+        kind = members[0] if len(members) == 1 else hint
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{where}: expected true or false, got {value!r}")
+    if kind is float and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected a number, got {value!r}") from None
+    if kind is int and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected an integer, got {value!r}") from None
+        if not number.is_integer():
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+        return int(number)
+    return value
 
 
 def load_yaml(cls: type[T], path: str | Path) -> T:

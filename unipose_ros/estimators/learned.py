@@ -68,6 +68,9 @@ class LearnedConfig:
         confidence_scale: crop units of vote spread at which a joint's confidence is 1/e.
         support_radius: crop pixels around a joint searched for valid depth (depth support).
         unsupported_confidence: factor applied to the confidence of a joint without depth support.
+        flip_test: also run the network on the mirrored crop (image mirrored left to right, or
+            point x negated about the crop centre, left and right joints and teacher keypoint
+            channels swapped) and average the two answers: the network runs on twice the crops.
         proposals: person proposal settings (depth only).
     """
 
@@ -78,6 +81,7 @@ class LearnedConfig:
     confidence_scale: float = 10.0
     support_radius: int = 4
     unsupported_confidence: float = 0.0
+    flip_test: bool = False
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
 
     def __post_init__(self) -> None:
@@ -299,7 +303,43 @@ class LearnedEstimator:
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """The network on a CPU batch: one upload, one download. Returns (B, J, 4) float32:
-        joints in crop units (clamped to the crop cube) and confidence (before depth support)."""
+        joints in crop units (clamped to the crop cube) and confidence (before depth support).
+        With ``flip_test`` the mirrored crops go in the same batch and the answers are averaged."""
+        if not self.config.flip_test:
+            return self._network(batch)
+        b = batch.shape[0]
+        out = self._network(np.concatenate([batch, self._mirror_input(batch)]))
+        mirrored = self._mirror_output(out[b:])
+        joints = 0.5 * (out[:b, :, :3] + mirrored[..., :3])
+        conf = 0.5 * (out[:b, :, 3:] + mirrored[..., 3:])
+        return np.concatenate([joints, conf], axis=-1).astype(np.float32)
+
+    def _mirror_input(self, batch: np.ndarray) -> np.ndarray:
+        """The left-right mirror of a network batch: depth (B, 1, S, S) and colour (B, S, S, 3)
+        crops flipped along u; points (B, N, 3 [+ J]) with x negated (crop units about the
+        centre) and the per-joint teacher channels swapped left/right."""
+        if self.kind == "depth":
+            return batch[..., ::-1]
+        if self.kind == "rgb":
+            return batch[:, :, ::-1]
+        out = batch.copy()
+        out[..., 0] = -out[..., 0]
+        if out.shape[-1] > 3:
+            out[..., 3:] = out[..., 3:][..., self.joint_set.flip_permutation]
+        return out
+
+    def _mirror_output(self, out: np.ndarray) -> np.ndarray:
+        """(B, J, 4) answers on mirrored crops, mapped back: u -> S - 1 - u (images) or x -> -x
+        (points), and left/right joints swapped."""
+        out = out[:, self.joint_set.flip_permutation].copy()
+        if self.kind == "pointcloud":
+            out[..., 0] = -out[..., 0]
+        else:
+            out[..., 0] = self.crop_config.size - 1 - out[..., 0]
+        return out
+
+    def _network(self, batch: np.ndarray) -> np.ndarray:
+        """:meth:`_run` without the mirror: the network once on ``batch``."""
         b = batch.shape[0]
         if self.compiled:  # few distinct shapes for torch.compile: pad to a power of two
             padded = 1 << (b - 1).bit_length()
