@@ -331,3 +331,32 @@ def test_registry_entry(checkpoint, tmp_path):
         assert est.teacher.source == "blazepose33"
     finally:
         est.close()
+
+
+def test_flip_test_swaps_the_teacher_channels(checkpoint):
+    # Points symmetric about x = 0 whose keypoint channels are the mirror of themselves (a left
+    # joint's channel on a point = the right partner's channel on the mirrored point): the
+    # mirrored batch is a permutation of the batch, so the flip-test answer is mirror-symmetric.
+    from dataclasses import replace as dc_replace
+
+    from unipose_ros.core.joints import ITOP15
+
+    base = TeacherPointConfig(detection=_single_image_detection())
+    est = TeacherPointEstimator(checkpoint, GroundTruthTeacher(),
+                                config=dc_replace(base, learned=dc_replace(base.learned, flip_test=True)))
+    rng = np.random.default_rng(5)
+    half = np.concatenate([rng.uniform(-1, 1, (1, 64, 3)), rng.uniform(0, 1, (1, 64, J))], axis=-1)
+    mirror = half.copy()
+    mirror[..., 0] *= -1
+    mirror[..., 3:] = mirror[..., 3:][..., ITOP15.flip_permutation]
+    batch = np.concatenate([half, mirror], axis=1).astype(np.float32)
+    flipped = est._mirror_input(batch)
+    np.testing.assert_array_equal(flipped[:, 64:], batch[:, :64])  # the channels moved with their joints
+    out = est._run(batch)
+    left, right = np.array(ITOP15.flip_pairs).T
+    np.testing.assert_allclose(out[:, left, 0], -out[:, right, 0], atol=1e-6)
+    np.testing.assert_allclose(out[:, left, 1:], out[:, right, 1:], atol=1e-5)
+    wrong = batch.copy()
+    wrong[..., 3:] = batch[..., 3:][..., ::-1]  # channels not mirror-consistent: the plain net sees a different cloud
+    assert not np.allclose(est._network(wrong), est._network(batch), atol=1e-4)
+    est.close()
