@@ -466,3 +466,26 @@ def test_flip_test_answer_of_a_mirror_symmetric_crop_is_mirror_symmetric(checkpo
         np.testing.assert_allclose(out[:, centre, 0], 0.0, atol=1e-6)
     else:
         np.testing.assert_allclose(out[:, centre, 0], (SIZE - 1) / 2, atol=1e-3)
+
+
+def test_evaluate_cli_with_checkpoint_and_config_overrides(checkpoints, frames, tmp_path):
+    """``python -m unipose_training.evaluate``: a kind's checkpoint and settings (flip_test) are
+    used, and the fused estimator takes the same checkpoint overrides for its members."""
+    import json
+
+    from unipose_ros.io.bag import RecordingWriter
+    from unipose_training.evaluate import main
+
+    rec = tmp_path / "data" / "rec0"
+    rec.parent.mkdir()
+    with RecordingWriter(rec, write_points=False) as w:
+        for sf in frames:
+            w.write_frame(sf.frame, {"itop15": sf.ground_truth["itop15"]})
+    (tmp_path / "flip.yaml").write_text("flip_test: true\nmin_person_score: 0.0\n")
+    overrides = [a for kind in KINDS for a in ("--checkpoint", f"{kind}={checkpoints[kind]}")]
+    assert main(["--data", str(tmp_path / "data"), "--estimators", "depth", "fused", "--out", str(tmp_path / "out"),
+                 "--config", f"depth={tmp_path / 'flip.yaml'}", *overrides]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["config"]["configs"] == {"depth": str(tmp_path / "flip.yaml")}
+    assert report["config"]["checkpoints"]["depth"] == str(checkpoints["depth"])
+    assert report["results"]["depth"]["frames"] == report["results"]["fused"]["frames"] == len(frames)

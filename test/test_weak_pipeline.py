@@ -225,3 +225,23 @@ def test_streamed_training_reads_one_shard_at_a_time(recording: Path, tmp_path: 
                      progress=False, log=lambda _m: None)
     hist = json.loads((tmp_path / "stream" / "metrics.json").read_text())["history"]
     assert hist[0]["step"] == steps and res.metrics["samples"] > 0
+
+
+def test_evaluation_methods_with_test_time_flip(tmp_path: Path) -> None:
+    from unipose_ros.models.checkpoint import CHECKPOINT_DIR
+    from unipose_training.pipeline import EvaluateConfig, Pipeline, PipelineConfig
+
+    if not all((CHECKPOINT_DIR / f"{kind}_a2j.pt").is_file() for kind in ("depth", "rgb")):
+        pytest.skip("the bundled depth and rgb checkpoints are not here")
+
+    def methods(*names: str) -> dict:
+        cfg = PipelineConfig(evaluate=EvaluateConfig(methods=names))
+        return Pipeline(cfg, [], tmp_path / "run", [], progress=False).estimators()
+
+    made = methods("full_depth", "full_depth_flip", "full_rgb_flip")
+    assert list(made) == ["full_depth", "full_depth_flip", "full_rgb_flip"]
+    assert not made["full_depth"].config.flip_test and made["full_depth_flip"].config.flip_test
+    assert made["full_rgb_flip"].config.flip_test and made["full_rgb_flip"].kind == "rgb"
+    for name in ("baseline_flip", "weak_pointcloud_flip", "nope"):
+        with pytest.raises(ValueError, match=f"unknown evaluation method '{name}'"):
+            methods(name)

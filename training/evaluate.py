@@ -193,9 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     configs = dict(item.split("=", 1) for item in args.config)
     estimators = {}
     for name in args.estimators:
+        if name == "fused":  # the members' checkpoints go into its FusedConfig
+            from dataclasses import replace
+
+            from unipose_ros.core.config import load_yaml
+            from unipose_ros.estimators.fused import FusedConfig
+
+            cfg = load_yaml(FusedConfig, configs["fused"]) if "fused" in configs else FusedConfig()
+            cfg = replace(cfg, **{f"{kind}_checkpoint": path for kind, path in overrides.items()
+                                  if kind in ("depth", "rgb", "pointcloud")})
+            estimators[name] = build_estimator(name, device=args.device, config=cfg)
+            continue
         kw = {"checkpoint": overrides[name]} if name in overrides else {}
-        if name == "fused" and overrides:
-            kw = {"checkpoint": overrides}
         estimators[name] = build_estimator(name, device=args.device, config=configs.get(name), **kw)
     recordings = find_recordings(args.data)
     try:

@@ -52,7 +52,9 @@ class EvaluateConfig:
     Attributes:
         frame_stride: evaluate every n-th frame.
         full_depth: checkpoint of the fully supervised depth A2J to compare with ("" = bundled).
-        methods: which methods to run (names of the report).
+        methods: which methods to run (names of the report); ``weak_depth``, ``weak_rgb``,
+            ``full_depth`` and ``full_rgb`` also come with ``_flip`` (test-time flip,
+            ``LearnedConfig.flip_test``).
         overlay_frames: overlay pictures written.
     """
 
@@ -305,22 +307,27 @@ class Pipeline:
     def estimators(self) -> dict[str, Any]:
         from unipose_ros.estimators.registry import build_estimator
 
+        from unipose_ros.estimators.learned import LearnedConfig
+
         full = self.cfg.evaluate.full_depth or None
         makers = {
-            "baseline": lambda: build_estimator("baseline"),
-            "weak_pointcloud": lambda: build_estimator("teacher_pointcloud", checkpoint=self.weak_checkpoint),
-            "weak_depth": lambda: build_estimator("depth", checkpoint=self.out / "weak_depth_a2j.pt"),
-            "weak_rgb": lambda: build_estimator("rgb", checkpoint=self.out / "weak_rgb_a2j.pt"),
-            "full_depth": lambda: build_estimator("depth", checkpoint=full),
-            "full_rgb": lambda: build_estimator("rgb"),
+            "baseline": lambda flip: build_estimator("baseline"),
+            "weak_pointcloud": lambda flip: build_estimator("teacher_pointcloud", checkpoint=self.weak_checkpoint),
+            "weak_depth": lambda flip: build_estimator("depth", checkpoint=self.out / "weak_depth_a2j.pt", config=flip),
+            "weak_rgb": lambda flip: build_estimator("rgb", checkpoint=self.out / "weak_rgb_a2j.pt", config=flip),
+            "full_depth": lambda flip: build_estimator("depth", checkpoint=full, config=flip),
+            "full_rgb": lambda flip: build_estimator("rgb", config=flip),
         }
+        flippable = ("weak_depth", "weak_rgb", "full_depth", "full_rgb")
         out = {}
         for name in self.cfg.evaluate.methods:
-            if name not in makers:
-                raise ValueError(f"unknown evaluation method {name!r}: use {sorted(makers)}")
-            if name.startswith("weak_") and name[5:] in ("depth", "rgb") and name[5:] not in self.cfg.lift.kinds:
+            base = name.removesuffix("_flip")
+            if base not in makers or (name != base and base not in flippable):
+                raise ValueError(f"unknown evaluation method {name!r}: use {sorted(makers)} "
+                                 f"(or {', '.join(m + '_flip' for m in flippable)}: with test-time flip)")
+            if base.startswith("weak_") and base[5:] in ("depth", "rgb") and base[5:] not in self.cfg.lift.kinds:
                 continue
-            out[name] = makers[name]()
+            out[name] = makers[base](LearnedConfig(flip_test=True) if name != base else None)
         return out
 
     def stage_evaluate(self) -> dict:
