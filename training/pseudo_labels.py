@@ -72,10 +72,12 @@ class PseudoLabelConfig:
             population prior is implausible; a frame with more than ``max_bad_bones`` is unreliable.
         max_bad_bones: see ``bone_ratio``.
         max_reprojection_px: a frame whose median reprojection distance exceeds this is unreliable.
-        min_track_frames: a person-frame on a track with fewer samples is unreliable: most
-            false detections (clutter the teacher took for a person) last a frame or two, and the
-            network's error on short tracks is higher (148 mm on one-frame tracks against 120 mm
-            on tracks of 20 frames or more, reports/weak_reduced/lift_4800_frames.md). 1: off.
+        min_track_frames: a person-frame on a track with fewer samples is unreliable. False
+            detections (clutter the teacher took for a person) rarely last longer, and the
+            network is worse on short tracks: on the 48 training recordings, 14 % of the kept
+            frames on tracks of one or two frames were detections of nobody (0.4 % on tracks of
+            20 frames or more), at 150 mm against 120 mm (``scripts/pseudo_label_quality.py``,
+            reports/weak_48/README.md). 1: off.
         height_m: body height of the bone prior.
         sigma_px: width of the teacher keypoint channels (must match the weak training).
         batch_size: inference batch.
