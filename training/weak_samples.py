@@ -309,7 +309,7 @@ def build_samples(recording: str | Path, teacher_cache_path: str | Path, out_dir
                          "(its metadata.yaml changed): run the teacher stage again")
     js = joint_set(cache.meta.get("joint_set", "itop15"))
     report = SampleReport(recording=rec.name, joint_set=js.name, config=asdict(cfg), config_hash=chash,
-                          recording_fingerprint=fingerprint, teacher_cache=str(Path(teacher_cache_path).resolve()))
+                          recording_fingerprint=fingerprint, teacher_cache=str(Path(teacher_cache_path)))
     gt = _ground_truth(rec, js.name)
     report.has_gt = gt is not None
     gt_stamps = np.array(sorted(gt), np.int64) if gt else np.zeros(0, np.int64)
