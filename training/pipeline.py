@@ -305,9 +305,8 @@ class Pipeline:
                                  source="pseudo-labelled people (no ground truth)")
 
     def estimators(self) -> dict[str, Any]:
-        from unipose_ros.estimators.registry import build_estimator
-
         from unipose_ros.estimators.learned import LearnedConfig
+        from unipose_ros.estimators.registry import build_estimator
 
         full = self.cfg.evaluate.full_depth or None
         makers = {
