@@ -18,7 +18,7 @@ import numpy as np
 
 from unipose_training.lift import latest_labels
 from unipose_training.pipeline import find_bags
-from unipose_training.pseudo_labels import read_pseudo_labels
+from unipose_training.pseudo_labels import read_pseudo_labels, track_frames
 from unipose_training.weak_samples import load_samples
 
 BUCKETS = ((1, 3), (3, 5), (5, 20), (20, 10**9))
@@ -38,11 +38,10 @@ def collect(samples_dir: Path, recordings: list[Path], version: str | None) -> d
         matched = np.isfinite(gt).all(axis=(1, 2))
         err = np.full(labels.joints.shape[:2], np.nan)
         err[matched] = np.linalg.norm(labels.joints[matched] - gt[matched], axis=-1) * 1000
-        _, inverse, counts = np.unique(labels.track, return_inverse=True, return_counts=True)
         out["error_mm"].append(err)
         out["matched"].append(matched)
         out["reliable"].append(labels.reliable.astype(bool))
-        out["track_frames"].append(counts[inverse])
+        out["track_frames"].append(track_frames(labels.track))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 

@@ -158,9 +158,14 @@ def frame_filter(joints: np.ndarray, confidence: np.ndarray, teacher_conf: np.nd
     in_front = np.isfinite(joints).all(-1) & (joints[..., 2] > 0.1)
     reasons |= np.where(~in_front.all(1), 16, 0).astype(np.uint8)
     if track is not None and len(track):
-        _, inverse, counts = np.unique(np.asarray(track), return_inverse=True, return_counts=True)
-        reasons |= np.where(counts[inverse] < cfg.min_track_frames, 32, 0).astype(np.uint8)
+        reasons |= np.where(track_frames(track) < cfg.min_track_frames, 32, 0).astype(np.uint8)
     return reasons == 0, reasons
+
+
+def track_frames(track: np.ndarray) -> np.ndarray:
+    """(S,) int: how many person-frames of one recording share each person-frame's track id."""
+    _, inverse, counts = np.unique(np.asarray(track), return_inverse=True, return_counts=True)
+    return counts[inverse.reshape(-1)]
 
 
 @torch.no_grad()
