@@ -179,6 +179,33 @@ def test_error_reporter_logs_each_kind_once_per_period():
     assert rep.total == 12
 
 
+def test_error_and_warning_reporters_interleave_on_one_real_rclpy_logger(capfd):
+    """rclpy raises ValueError when one call site logs at two severities; the reporters of
+    both levels share one reporting line, so each level must reach rclpy through its own."""
+    rclpy_logging = pytest.importorskip("rclpy.logging")
+    from unipose_ros.ros.diagnostics import ErrorReporter, log_at
+
+    logger = rclpy_logging.get_logger("unipose_test_reporters")
+    errors = ErrorReporter(log_at(logger, "error"), period_s=0.0)
+    warnings = ErrorReporter(log_at(logger, "warning"), period_s=0.0)
+    for k in range(4):
+        assert errors.report("EncodingError/image", f"bad {k}")
+        assert warnings.report("no_input", f"quiet {k}")
+    with pytest.raises(ValueError, match="unknown log level"):
+        log_at(logger, "loud")
+
+
+def test_error_reporter_survives_a_failing_logger(capfd):
+    from unipose_ros.ros.diagnostics import ErrorReporter
+
+    def broken(text: str) -> None:
+        raise ValueError("Logger severity cannot be changed between calls.")
+
+    rep = ErrorReporter(broken, period_s=0.0)
+    assert rep.report("internal", "something") and rep.counts["internal"] == 1
+    assert "[internal] something (logger failed: ValueError" in capfd.readouterr().err
+
+
 def test_parameters_validation_names_the_problem():
     from unipose_ros.ros.params import PoseNodeParams, validate
 

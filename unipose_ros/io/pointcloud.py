@@ -35,8 +35,16 @@ def cloud_dtype(msg: Any) -> np.dtype:
         base = order + DATATYPES[code]
         formats.append(base if count == 1 else (base, (count,)))
         offsets.append(int(f.offset))
-    dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets,
-                      "itemsize": int(msg.point_step)})
+    step = int(msg.point_step)
+    if len(set(names)) != len(names):
+        raise EncodingError(f"PointCloud2 fields repeat a name: {names}")
+    if min(offsets, default=0) < 0:
+        raise SizeMismatchError(f"PointCloud2 field offsets {offsets} must be >= 0")
+    try:
+        dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": step})
+    except ValueError as e:  # the fields do not fit into point_step, or overlap
+        raise SizeMismatchError(f"PointCloud2 fields {list(zip(names, offsets))} do not fit into "
+                                f"point_step {step} bytes ({e}): the message is malformed") from None
     return dtype
 
 

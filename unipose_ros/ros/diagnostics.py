@@ -6,6 +6,7 @@ they are tested without spinning a node; :func:`diagnostic_array` builds the mes
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import deque
@@ -14,11 +15,35 @@ from typing import Callable
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 
+def log_at(logger, level: str) -> Callable[[str], None]:
+    """A one-argument log function of ``logger`` (an rclpy logger) at ``level`` (``"error"``,
+    ``"warning"`` or ``"info"``).
+
+    rclpy remembers one severity per call site (file, function, line) and raises ValueError when
+    the same line logs at another severity. Each level therefore has its own call line here, so
+    that several :class:`ErrorReporter` of different levels can share one reporting line.
+    """
+    if level == "error":
+        def emit(text: str) -> None:
+            logger.error(text)
+    elif level == "warning":
+        def emit(text: str) -> None:
+            logger.warning(text)
+    elif level == "info":
+        def emit(text: str) -> None:
+            logger.info(text)
+    else:
+        raise ValueError(f"unknown log level {level!r}; use error, warning or info")
+    return emit
+
+
 class ErrorReporter:
     """Logs each kind of error at most once per ``period_s`` and counts every occurrence.
 
+    A failing log call (a logger that raises) never propagates: the text then goes to stderr.
+
     Args:
-        log: called with the message to emit (e.g. ``node.get_logger().error``).
+        log: called with the message to emit (e.g. ``log_at(node.get_logger(), "error")``).
         period_s: minimum time between two logs of the same kind (s).
         clock: monotonic time source (s), injectable for tests.
     """
@@ -47,7 +72,11 @@ class ErrorReporter:
             self._last[kind] = now
             self.logged[kind] = self.logged.get(kind, 0) + 1
         suffix = f" ({suppressed} more since the last report)" if suppressed > 0 else ""
-        self._log(f"[{kind}] {message}{suffix}")
+        text = f"[{kind}] {message}{suffix}"
+        try:
+            self._log(text)
+        except Exception as e:  # a report must never take the node down
+            print(f"{text} (logger failed: {type(e).__name__}: {e})", file=sys.stderr, flush=True)
         return True
 
     @property

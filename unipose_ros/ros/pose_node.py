@@ -30,7 +30,7 @@ from unipose_ros.core.pose import PersonPose
 from unipose_ros.core.tracking import SkeletonTracker
 from unipose_ros.estimators.base import Estimator
 from unipose_ros.ros import publishers
-from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array
+from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array, log_at
 from unipose_ros.ros.params import PoseNodeParams, declare_parameters, read_parameters
 from unipose_ros.ros.qos import input_qos, output_qos
 from unipose_ros.ros.sync import LatestOnly, StampSynchronizer, SyncedSet
@@ -118,8 +118,8 @@ class PoseNode(Node):
         declare_parameters(self)
         p = self.params = read_parameters(self)
         log = self.get_logger()
-        self.errors = ErrorReporter(log.error, p.error_throttle_s)
-        self.warnings = ErrorReporter(log.warning, max(p.no_input_warn_s, p.error_throttle_s))
+        self.errors = ErrorReporter(log_at(log, "error"), p.error_throttle_s)
+        self.warnings = ErrorReporter(log_at(log, "warning"), max(p.no_input_warn_s, p.error_throttle_s))
         self._tf_buffer = None
         if p.target_frame:
             try:
@@ -136,9 +136,9 @@ class PoseNode(Node):
                                       sticky=("info",))
         self.stats = NodeStats(slots)
         self.mailbox: LatestOnly[SyncedSet] = LatestOnly()
-        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        events = SubscriptionEventCallbacks(incompatible_qos=self._guarded("qos_event", self._on_incompatible_qos))
         self._subs = [self.create_subscription(
-            INPUTS[s][1], INPUTS[s][0], lambda msg, s=s: self._on_input(s, msg),
+            INPUTS[s][1], INPUTS[s][0], self._guarded(f"callback/{s}", lambda msg, s=s: self._on_input(s, msg)),
             input_qos(p.qos_reliability, p.qos_depth), event_callbacks=events) for s in slots]
         from unipose_ros.msg import Skeleton3DArray
 
@@ -148,12 +148,12 @@ class PoseNode(Node):
         self.tf = TfBroadcaster(self) if p.publish_tf else None
         self._last_input = time.monotonic()
         if p.no_input_warn_s > 0:
-            self.create_timer(min(1.0, p.no_input_warn_s), self._watchdog)
+            self.create_timer(min(1.0, p.no_input_warn_s), self._guarded("watchdog", self._watchdog))
         if p.diagnostics_period_s > 0:
             from diagnostic_msgs.msg import DiagnosticArray
 
             self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
-            self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+            self.create_timer(p.diagnostics_period_s, self._guarded("diagnostics", self._publish_diagnostics))
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="pose_worker", daemon=True)
         self._worker.start()
@@ -161,6 +161,16 @@ class PoseNode(Node):
         log.info(f"estimator {self.estimator.name} ({self.estimator.joint_set.name}) on "
                  f"{where}; inputs {[self.resolve_topic_name(INPUTS[s][0]) for s in slots]} "
                  f"({p.qos_reliability})")
+
+    def _guarded(self, where: str, fn):
+        """``fn`` wrapped so that an exception is reported as an ``internal/<where>`` error
+        instead of leaving the executor's spin (which would end the node)."""
+        def call(*args):
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - one bad callback must not kill the node
+                self.errors.report(f"internal/{where}", f"{type(e).__name__}: {e}")
+        return call
 
     # subscription side: never blocks on inference
     def _on_input(self, slot: str, msg) -> None:
@@ -281,11 +291,12 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     node = None
     try:
-        node = PoseNode()
+        try:
+            node = PoseNode()
+        except ValueError as e:  # parameters (only at construction: a ValueError while
+            print(f"pose_node: {e}", flush=True)  # spinning is a bug, not a parameter error)
+            return 2
         rclpy.spin(node)
-    except ValueError as e:
-        print(f"pose_node: {e}", flush=True)
-        return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
