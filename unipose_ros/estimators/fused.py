@@ -30,7 +30,6 @@ from typing import Sequence
 
 import numpy as np
 
-from unipose_ros.core.crop import person_centres
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.pose import Modality, PersonPose
@@ -157,7 +156,7 @@ class FusedEstimator:
                              "optional): subscribe the depth topic registered to colour")
         frame.validate()
         cfg = self.config
-        centres = person_centres(frame.depth, frame.camera, cfg.learned.proposals, cfg.learned.max_people)
+        centres = self.members[0].find_centres(frame)  # the members share cfg.learned
         self.last_used = []
         if not centres:
             return []

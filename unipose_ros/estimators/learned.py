@@ -37,13 +37,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unipose_ros.core.crop import CropConfig, PersonCrop, crop_depth, crop_points, crop_rgb, make_crop, person_centres
+from unipose_ros.core.crop import (
+    CropConfig,
+    PersonCrop,
+    centre_from_proposal,
+    crop_depth,
+    crop_points,
+    crop_rgb,
+    make_crop,
+    person_centres,
+)
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import JointSet
 from unipose_ros.core.joints import joint_set as get_joint_set
 from unipose_ros.core.person_proposals import ProposalConfig
 from unipose_ros.core.pose import Modality, PersonPose
+from unipose_ros.estimators.person_detector import DETECTORS, LearnedPersonDetector
 from unipose_ros.models import CheckpointError, LoadedModel, load_checkpoint
 
 MODALITIES: dict[str, Modality] = {"depth": Modality.DEPTH, "rgb": Modality.RGB, "pointcloud": Modality.POINT_CLOUD}
@@ -71,7 +81,12 @@ class LearnedConfig:
         flip_test: also run the network on the mirrored crop (image mirrored left to right, or
             point x negated about the crop centre, left and right joints and teacher keypoint
             channels swapped) and average the two answers: the network runs on twice the crops.
-        proposals: person proposal settings (depth only).
+        proposals: person proposal settings (depth only; ``detector: geometric``).
+        detector: how people are found in the depth image: ``learned`` (the person detector
+            network, :mod:`unipose_ros.estimators.person_detector`) or ``geometric`` (planes
+            removed, blobs cut at depth jumps: :func:`~unipose_ros.core.person_proposals.propose_people`).
+        detector_checkpoint: the learned detector's checkpoint; "" = the bundled one.
+        detector_min_score: the learned detector's smallest centre peak; None = the checkpoint's.
     """
 
     joint_set: str = "itop15"
@@ -83,8 +98,13 @@ class LearnedConfig:
     unsupported_confidence: float = 0.0
     flip_test: bool = False
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
+    detector: str = "geometric"
+    detector_checkpoint: str = ""
+    detector_min_score: float | None = None
 
     def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
         if self.max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
         if self.confidence_scale <= 0 or self.support_radius < 0:
@@ -184,6 +204,8 @@ class LearnedEstimator:
         self.model: torch.nn.Module = model
         self.compiled = bool(compile)
         self._forward = torch.compile(model, dynamic=False) if compile else model
+        self.detector = (LearnedPersonDetector(cfg.detector_checkpoint or None, self.device, cfg.detector_min_score)
+                         if cfg.detector == "learned" else None)
 
     #: Whether this estimator feeds the teacher keypoint channels (``A2JConfig.point_features``) to
     #: the point model; a model that takes them cannot run without the 2D teacher.
@@ -223,9 +245,12 @@ class LearnedEstimator:
         frame.validate()
 
     def find_centres(self, frame: RGBDFrame) -> list[np.ndarray]:
-        """(3,) metres crop centres of the nearest ``max_people`` person proposals, nearest first."""
+        """(3,) metres crop centres of the nearest ``max_people`` people (``config.detector``), nearest first."""
         if frame.depth is None:
             raise InputError("people are found in the depth image: the frame has none")
+        if self.detector is not None:
+            found = self.detector.detect(frame.depth, frame.camera)[: self.config.max_people]
+            return [centre_from_proposal(d, frame.camera) for d in found]
         return person_centres(frame.depth, frame.camera, self.config.proposals, self.config.max_people)
 
     def make_crops(self, frame: RGBDFrame, centres: list[np.ndarray] | None = None) -> list[PersonCrop]:

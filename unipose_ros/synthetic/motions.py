@@ -129,13 +129,17 @@ def load_clip(name: str, motion_dir: Path = MOTION_DIR) -> Motion:
                   loop=str(data.get("Loop", "none")).lower() == "wrap")
 
 
-def resample(motion: Motion, fps: float, n_frames: int | None = None) -> Motion:
-    """Resample to ``fps`` (slerp for rotations, linear for positions). With ``n_frames`` longer
+def resample(motion: Motion, fps: float, n_frames: int | None = None, start_s: float = 0.0,
+             speed: float = 1.0) -> Motion:
+    """Resample to ``fps`` (slerp for rotations, linear for positions), starting ``start_s``
+    seconds into the clip and playing it ``speed`` times as fast. With ``n_frames`` longer
     than the clip, a looping clip is repeated end to start, each repeat continuing from where the
     previous one ended (position and heading); a non-looping clip holds its last frame."""
+    if speed <= 0:
+        raise ValueError(f"speed must be > 0, got {speed}")
     t_src = np.arange(len(motion)) / motion.fps
-    n = n_frames if n_frames is not None else max(1, int(np.floor(t_src[-1] * fps)) + 1)
-    t = np.arange(n) / fps
+    n = n_frames if n_frames is not None else max(1, int(np.floor(t_src[-1] * fps / speed)) + 1)
+    t = float(start_s) + np.arange(n) * (speed / fps)
     period = t_src[-1]
     rep = np.floor(t / period).astype(int) if (motion.loop and period > 0) else np.zeros(n, int)
     tl = np.clip(t - rep * period, 0.0, period) if motion.loop else np.clip(t, 0.0, period)

@@ -20,8 +20,9 @@ from unipose_ros.core.pose import Modality, PersonPose
 from unipose_ros.synthetic import motions as mo
 from unipose_ros.synthetic.bodies import BodyModel, PosedBody
 from unipose_ros.synthetic.render import Renderer
-from unipose_ros.synthetic.scene import camera_intrinsics, random_camera, random_room
+from unipose_ros.synthetic.scene import ViewConfig, camera_intrinsics, random_camera, random_room, random_view
 from unipose_ros.synthetic.sensor import DepthNoise, apply_depth_noise, apply_rgb_noise, sensor_depth_metres
+from unipose_ros.synthetic.sensors import apply_sensor, sensor
 
 FRAME_ID = "camera_color_optical_frame"
 START_STAMP_NS = 1_700_000_000_000_000_000
@@ -35,7 +36,7 @@ class GeneratorConfig:
         frames: number of frames.
         fps: frame rate (Hz).
         resolution: (width, height) pixels; 640x480 (RealSense-like) or 320x240 (ITOP-like).
-        people: number of people (1 or 2), placed so that they do not collide.
+        people: number of people (0 = an empty room, 1-3), placed so that they do not collide.
         seed: seed of every random choice (room, camera, bodies, motions, noise).
         motions: clip names to draw from (see ``motions.available_clips``); None = all.
         min_people_pixels: a person is listed in the ground truth of a frame only if at least
@@ -45,6 +46,12 @@ class GeneratorConfig:
         depth_noise: sensor model.
         cloud_stride: the point cloud takes every ``cloud_stride``-th depth pixel (a driver's
             decimation filter; 2 gives ~75k points at 640x480).
+        sensor: a named depth sensor (``synthetic.sensors.SENSORS``: its resolution, intrinsics
+            and artefacts replace ``resolution`` and ``depth_noise``); "" = the generic model.
+        views: the scene distribution (camera height and pitch, distance, walls, occluders;
+            ``scene.ViewConfig``); None = the fixed room layout of the original splits.
+        random_phase: each clip segment starts at a random phase of its clip.
+        speed: playback speed range of each segment (1 = as captured).
     """
 
     frames: int = 60
@@ -58,12 +65,22 @@ class GeneratorConfig:
     augment: bool = True
     depth_noise: DepthNoise = field(default_factory=DepthNoise)
     cloud_stride: int = 2
+    sensor: str = ""
+    views: ViewConfig | None = None
+    random_phase: bool = False
+    speed: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
+        if self.sensor:
+            model = sensor(self.sensor)
+            self.resolution = (model.width, model.height)
         self.resolution = tuple(int(v) for v in self.resolution)  # type: ignore[assignment]
-        if self.frames < 1 or self.people < 1 or self.fps <= 0:
-            raise ValueError(f"frames ({self.frames}), people ({self.people}) and fps ({self.fps}) "
-                             "must be positive")
+        self.speed = tuple(float(v) for v in self.speed)  # type: ignore[assignment]
+        if isinstance(self.views, dict):
+            self.views = ViewConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.views.items()})
+        if self.frames < 1 or self.people < 0 or self.fps <= 0:
+            raise ValueError(f"frames ({self.frames}) and fps ({self.fps}) must be positive, people "
+                             f"({self.people}) >= 0 (0: an empty room)")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: object) -> "GeneratorConfig":
@@ -128,10 +145,13 @@ def _outside(xy: np.ndarray, area: tuple[float, float, float, float]) -> float:
 
 
 def plan_motion(rng: np.random.Generator, clips: dict[str, mo.Motion], n_frames: int, fps: float,
-                area: tuple[float, float, float, float], augment: bool = True) -> mo.Motion:
+                area: tuple[float, float, float, float], augment: bool = True, random_phase: bool = False,
+                speed: tuple[float, float] = (1.0, 1.0)) -> mo.Motion:
     """A motion of ``n_frames`` at ``fps`` made of clip segments (2-5 s of a looping clip or one
     play of a clip), each augmented and placed in ``area`` with the heading that keeps it
-    inside best. Segments start where the previous one ended (the pose may change there)."""
+    inside best. Segments start where the previous one ended (the pose may change there).
+    With ``random_phase`` each segment starts at a uniform phase of its clip; its playback
+    speed is uniform in ``speed``."""
     names = list(clips)
     upright = [n for n in names if n in mo.UPRIGHT_CLIPS] or names
     parts: list[mo.Motion] = []
@@ -142,7 +162,9 @@ def plan_motion(rng: np.random.Generator, clips: dict[str, mo.Motion], n_frames:
         clip = clips[name]
         length = int(rng.uniform(2.0, 5.0) * fps) if clip.loop else int(clip.duration * fps) + 1
         length = max(1, min(length, n_frames - total))
-        seg = mo.resample(clip, fps, length)
+        start = rng.uniform(0.0, clip.duration) if random_phase else 0.0
+        rate = rng.uniform(*speed) if speed[0] != speed[1] else speed[0]
+        seg = mo.resample(clip, fps, length, start_s=start, speed=rate)
         if augment:
             if rng.random() < 0.5:
                 seg = mo.mirror(seg)
@@ -173,7 +195,7 @@ def _people(cfg: GeneratorConfig, rng: np.random.Generator, body: BodyModel, cli
         person = body.make_person(rng)
         best = None
         for _try in range(20):  # keep a clearance of 0.8 m from the people already placed
-            motion = plan_motion(rng, clips, cfg.frames, cfg.fps, area, cfg.augment)
+            motion = plan_motion(rng, clips, cfg.frames, cfg.fps, area, cfg.augment, cfg.random_phase, cfg.speed)
             pb = body.pose(person, motion)
             hip = pb.itop15[:, ITOP15.index("torso"), :2]
             gap = min((np.linalg.norm(hip - o.itop15[:, ITOP15.index("torso"), :2], axis=1).min()
@@ -195,17 +217,24 @@ def generate_frames(cfg: GeneratorConfig, body: BodyModel | None = None) -> Iter
     body = body if body is not None else BodyModel()
     names = cfg.motions if cfg.motions else mo.available_clips()
     clips = {n: mo.load_clip(n) for n in names}
-    room = random_room(rng, cfg.clutter)
-    camera: PinholeCamera = camera_intrinsics(cfg.resolution)
-    cam_pose = random_camera(rng, room)
+    if cfg.views is not None:
+        room, cam_pose = random_view(rng, cfg.views)
+    else:
+        room = random_room(rng, cfg.clutter)
+    model = sensor(cfg.sensor) if cfg.sensor else None
+    camera: PinholeCamera = model.camera if model else camera_intrinsics(cfg.resolution)
+    if cfg.views is None:
+        cam_pose = random_camera(rng, room)
     persons, posed, _ = _people(cfg, rng, body, clips, room.area)
     light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(0.8, 1.5)])
     renderer = Renderer(camera, cam_pose, room, light_dir=light, ambient=rng.uniform(0.25, 0.4))
     joints_cam = {js.name: np.stack([cam_pose.world_to_camera(getattr(p, js.name)) for p in posed], 1)
-                  .astype(np.float32) for js in (ITOP15, COCO17)}  # (T, P, J, 3)
+                  .astype(np.float32) if posed else np.zeros((cfg.frames, 0, len(js), 3), np.float32)
+                  for js in (ITOP15, COCO17)}  # (T, P, J, 3)
     for i in range(cfg.frames):
         r = renderer.render([(p.vertices[i], body.faces, q.colors) for p, q in zip(posed, persons)])
-        depth_mm = apply_depth_noise(r.depth, rng, cfg.depth_noise)
+        depth_mm = (apply_sensor(r.depth, r.rgb, model, rng) if model
+                    else apply_depth_noise(r.depth, rng, cfg.depth_noise))
         rgb = apply_rgb_noise(r.rgb, rng, cfg.depth_noise)
         frame = RGBDFrame(stamp_ns=START_STAMP_NS + round(i * 1e9 / cfg.fps), frame_id=FRAME_ID,
                           camera=camera, rgb=rgb, depth=sensor_depth_metres(depth_mm))

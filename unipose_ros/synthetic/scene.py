@@ -137,3 +137,64 @@ def random_camera(rng: np.random.Generator, room: Room) -> CameraPose:
     yaw = np.arctan2(d[1], d[0]) + rng.normal(0, np.radians(3))
     pitch = np.arctan2(-d[2], np.hypot(d[0], d[1])) + rng.normal(0, np.radians(2))
     return look_camera(pos, yaw, pitch, roll=rng.normal(0, np.radians(1)))
+
+
+@dataclass(frozen=True)
+class ViewConfig:
+    """The scene distribution robots see (used when a recording sets ``views``).
+
+    Attributes:
+        camera_height_m: camera height range (m).
+        pitch_deg: camera pitch range (deg; negative looks down, positive up). The camera aims
+            at the people area's middle 0.9 m above the floor, jittered by 8 deg, clipped to this.
+        distance_m: range of the people area's distance from the camera (m, along the view).
+        area_width_m: width of the people area (m).
+        wall_behind_p: probability that the back wall stands 0.2-0.6 m behind the people area
+            (people against a wall).
+        occluder_p: probability of a furniture piece (a box 0.4-1.1 m high) between the camera
+            and the people area, hiding legs or the lower body.
+        clutter: boxes and cylinders elsewhere in the room.
+    """
+
+    camera_height_m: tuple[float, float] = (0.4, 2.0)
+    pitch_deg: tuple[float, float] = (-30.0, 15.0)
+    distance_m: tuple[float, float] = (0.8, 5.0)
+    area_width_m: float = 2.0
+    wall_behind_p: float = 0.3
+    occluder_p: float = 0.3
+    clutter: int = 4
+
+
+def random_view(rng: np.random.Generator, view: ViewConfig) -> tuple[Room, CameraPose]:
+    """A room and a camera drawn from ``view``: the people area spans a random distance slice
+    (at least 0.8 m deep) within ``view.distance_m``; the camera aims at the area's middle at a
+    random height and pitch, so people may be cut by the image border."""
+    d_lo, d_hi = view.distance_m
+    near = rng.uniform(d_lo, max(d_lo, d_hi - 0.8))
+    far = min(d_hi, near + rng.uniform(0.8, 2.0))
+    room = random_room(rng, view.clutter)
+    if rng.random() < view.wall_behind_p:  # move the back wall's near face 0.2-0.6 m behind
+        wall = room.objects[1].vertices
+        wall[:, 0] += np.float32(far + rng.uniform(0.2, 0.6) - wall[:, 0].min())
+    hw = view.area_width_m / 2
+    room.area = (near, far, -hw, hw)
+    # drop clutter that stands inside the people area
+    keep = room.objects[:5]
+    for o in room.objects[5:]:
+        x, y = o.vertices[:, 0], o.vertices[:, 1]
+        if x.max() < near - 0.3 or x.min() > far + 0.3 or y.max() < -hw - 0.3 or y.min() > hw + 0.3:
+            keep.append(o)
+    room.objects = keep
+    size = np.array([rng.uniform(0.4, 0.9), rng.uniform(0.5, 1.4), rng.uniform(0.4, 1.1)])
+    cx = near - rng.uniform(0.25, 0.6) - size[0] / 2  # just in front of the people area
+    if rng.random() < view.occluder_p and cx - size[0] / 2 > 0.5:
+        v, t = box(np.array([cx, rng.uniform(-hw, hw), size[2] / 2]), size, rng.uniform(-0.3, 0.3))
+        room.objects.append(SceneObject(v, t, rng.uniform(0.1, 0.9, 3), "plain"))
+    h = rng.uniform(*view.camera_height_m)
+    pos = np.array([rng.uniform(-0.2, 0.2), rng.uniform(-0.2, 0.2), h])
+    target = np.array([(near + far) / 2, 0.0, 0.9])
+    d = target - pos
+    yaw = np.arctan2(d[1], d[0]) + rng.normal(0, np.radians(5))
+    up = np.degrees(np.arctan2(d[2], np.hypot(d[0], d[1]))) + rng.normal(0, 8.0)
+    pitch = -np.radians(np.clip(up, *view.pitch_deg))  # look_camera: positive tilts down
+    return room, look_camera(pos, yaw, pitch, roll=rng.normal(0, np.radians(2)))

@@ -1,0 +1,147 @@
+"""Depth sensor models: each leaves its signature artefact on a known scene; the generator's
+sampled distribution (phase, speed, sensors, views) follows its config."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unipose_ros.synthetic.sensors import SENSORS, apply_sensor, occluded_from_right, sensor
+
+H, W = 240, 320
+
+
+def slab_scene(z_back: float = 3.0, z_front: float = 1.5, cols=(140, 180)) -> np.ndarray:
+    """A wall at z_back with a vertical slab (columns ``cols``) at z_front."""
+    z = np.full((H, W), z_back, np.float32)
+    z[:, cols[0]:cols[1]] = z_front
+    return z
+
+
+def test_shadow_rule_known_answer():
+    # second centre b to the right: the wall just left of the slab is hidden over
+    # f*b*(1/z_front - 1/z_back) columns
+    fb = 300.0 * 0.075
+    occ = occluded_from_right(slab_scene(), fb)
+    width = fb * (1 / 1.5 - 1 / 3.0)  # 7.5 px
+    row = occ[100]
+    hidden = np.nonzero(row)[0]
+    assert hidden.min() >= 140 - np.ceil(width) - 1 and hidden.max() < 140
+    assert abs(len(hidden) - width) <= 1.0
+    assert not occ[:, 140:].any()  # nothing right of the slab's left edge
+    # the other side when the centre is on the left
+    occ_l = occluded_from_right(slab_scene(), -fb)
+    assert np.nonzero(occ_l[100])[0].min() >= 180 and not occ_l[:, :180].any()
+
+
+@pytest.mark.parametrize("name", ["itop", "kinect_v1", "xtion"])
+def test_structured_light_shadow_left_of_objects_and_coarse_steps(name):
+    m = sensor(name)
+    z = np.full((m.height, m.width), 3.0, np.float32)
+    c0, c1 = m.width // 2 - 20, m.width // 2 + 20
+    z[:, c0:c1] = 1.5
+    d = apply_sensor(z, None, m, np.random.default_rng(0))
+    left = (d[:, c0 - 8:c0 - 1] == 0).mean()
+    right = (d[:, c1 + 1:c1 + 8] == 0).mean()
+    assert left > 0.6 and right < 0.1, (left, right)
+    # disparity quantisation: depths at 3 m take few distinct values, steps of cm
+    far = d[:, :c0 - 20][d[:, :c0 - 20] > 0].astype(np.float64)
+    levels = np.unique(far)
+    assert len(levels) < 40
+    assert np.diff(levels).min() >= 10  # >= 1 cm between levels at 3 m
+
+
+def test_active_stereo_invalid_band_and_registration_holes():
+    m = sensor("d435")
+    z = np.full((m.height, m.width), 2.5, np.float32)
+    z[:, 300:360] = 1.0
+    d = apply_sensor(z, None, m, np.random.default_rng(1))
+    band = int(np.ceil(m.fx * m.baseline_m / 2.5))
+    assert (d[:, :band] == 0).all() and (d[:, band + 2:band + 20] > 0).mean() > 0.9
+    # IR shadow left of the object, registration holes right of it
+    assert (d[:, 285:299] == 0).mean() > 0.5
+    reg = m.fx * m.registration_m * (1 / 1.0 - 1 / 2.5)
+    assert (d[:, 361:361 + int(reg) - 1] == 0).mean() > 0.5
+    assert (d[:, 380:420] == 0).mean() < 0.1
+
+
+def test_tof_dark_dropout_flying_pixels_and_linear_noise():
+    m = sensor("kinect_v2")
+    z = np.full((m.height, m.width), 3.0, np.float32)
+    z[:, 200:300] = 1.5
+    rgb = np.full((m.height, m.width, 3), 200, np.uint8)
+    rgb[:100] = 10  # a dark upper half
+    d = apply_sensor(z, rgb, m, np.random.default_rng(2)).astype(np.float64) / 1000
+    assert (d[:100] == 0).mean() > 0.5 and (d[150:] == 0).mean() < 0.1
+    edge = d[150:, 200]  # the foreground pixel at the silhouette mixes with the wall behind
+    mixed = (edge > 1.6) & (edge < 2.9)
+    assert mixed.mean() > 0.2  # flying pixels between the two surfaces
+    near, far = d[150:, 230:270], d[150:, 20:120]
+    ratio = np.std(far[far > 0]) / np.std(near[near > 0])
+    assert 1.5 < ratio < 2.6  # noise grows ~linearly with depth (x2 at twice the range)
+
+
+def test_every_preset_renders_at_its_own_size():
+    for m in SENSORS.values():
+        d = apply_sensor(np.full((m.height, m.width), 2.0, np.float32), None, m, np.random.default_rng(0))
+        assert d.shape == (m.height, m.width) and d.dtype == np.uint16
+    with pytest.raises(ValueError, match="presets"):
+        sensor("kinect_v9")
+
+
+def test_resample_phase_and_speed():
+    from unipose_ros.synthetic import motions as mo
+
+    clip = mo.load_clip("walk")
+    base = mo.resample(clip, 30.0, 20)
+    fast = mo.resample(clip, 30.0, 10, speed=2.0)
+    np.testing.assert_allclose(fast.local[:5], base.local[0:10:2], atol=1e-6)
+    late = mo.resample(clip, 30.0, 5, start_s=10 / 30.0)
+    np.testing.assert_allclose(late.local, base.local[10:15], atol=1e-6)
+    with pytest.raises(ValueError, match="speed"):
+        mo.resample(clip, 30.0, 5, speed=0.0)
+
+
+def test_planned_motion_phases_and_speeds_follow_the_config(monkeypatch):
+    from unipose_ros.synthetic import motions as mo
+    from unipose_ros.synthetic import recording as rec
+
+    calls = []
+    real = mo.resample
+
+    def spy(motion, fps, n_frames=None, start_s=0.0, speed=1.0):
+        calls.append((motion.name, start_s / max(motion.duration, 1e-9), speed))
+        return real(motion, fps, n_frames, start_s, speed)
+
+    monkeypatch.setattr(rec.mo, "resample", spy)
+    clips = {n: mo.load_clip(n) for n in ("walk", "run", "punch")}
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        rec.plan_motion(rng, clips, 40, 10.0, (2.5, 4.5, -1, 1), augment=False, random_phase=True, speed=(0.5, 1.5))
+    main = [c for c in calls]
+    phases = np.array([c[1] for c in main])
+    speeds = np.array([c[2] for c in main])
+    assert len(main) > 60
+    assert phases.min() >= 0 and phases.max() <= 1 and abs(phases.mean() - 0.5) < 0.1
+    assert speeds.min() >= 0.5 and speeds.max() <= 1.5 and abs(speeds.mean() - 1.0) < 0.1
+
+
+def test_views_sample_camera_height_pitch_and_distance():
+    from unipose_ros.synthetic.scene import ViewConfig, random_view
+
+    view = ViewConfig()
+    rng = np.random.default_rng(3)
+    heights, pitches, near, far, walls = [], [], [], [], 0
+    for _ in range(200):
+        room, cam = random_view(rng, view)
+        heights.append(cam.position[2])
+        forward = cam.rotation[:, 2]
+        pitches.append(np.degrees(np.arcsin(forward[2])))
+        near.append(room.area[0])
+        far.append(room.area[1])
+        wall_x = room.objects[1].vertices[:, 0].min()
+        walls += wall_x < room.area[1] + 0.61
+    heights, pitches = np.array(heights), np.array(pitches)
+    assert 0.4 <= heights.min() and heights.max() <= 2.0 and np.ptp(heights) > 1.3
+    assert pitches.min() >= -30.5 - 3 and pitches.max() <= 15.5 + 3 and np.ptp(pitches) > 25
+    assert min(near) >= 0.8 and max(far) <= 5.0
+    assert 0.2 < walls / 200 < 0.45  # wall_behind_p = 0.3 (plus rooms that are short anyway)
