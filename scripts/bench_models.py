@@ -91,12 +91,25 @@ def load_frames(resolution: tuple[int, int], n: int, seed: int) -> list:
     return [sf.frame for sf in generate_frames(cfg)]
 
 
+def _spec(name: str):
+    """``depth`` or ``depth+learned``: the registry name and its config (``+learned``: people found
+    by the learned person detector)."""
+    base, _, detector = name.partition("+")
+    if not detector:
+        return base, None
+    from unipose_ros.estimators.fused import FusedConfig
+    from unipose_ros.estimators.learned import LearnedConfig
+
+    learned = LearnedConfig(detector=detector)
+    return base, (FusedConfig(learned=learned) if base == "fused" else learned)
+
+
 def bench_estimators(names: list[str], frames: list, device: str) -> tuple[list[dict], dict]:
     from unipose_ros.estimators.registry import build_estimator
 
     rows, built = [], {}
     for name in names:
-        est = build_estimator(name, device=device)
+        est = build_estimator(*_spec(name), device=device)
         est.estimate(frames[0])  # warm-up
         times, people = [], 0
         for f in frames:
@@ -148,7 +161,8 @@ def main() -> int:
     ap.add_argument("--resolution", default="640x480")
     ap.add_argument("--frames", type=int, default=30, help="frames for the whole-frame estimator timing")
     ap.add_argument("--repeats", type=int, default=30)
-    ap.add_argument("--estimators", nargs="+", default=["baseline", "depth", "rgb", "pointcloud", "fused"])
+    ap.add_argument("--estimators", nargs="+", default=["baseline", "depth", "depth+learned", "rgb", "pointcloud", "fused"],
+                    help="registry names; NAME+learned finds people with the learned person detector")
     ap.add_argument("--node-fps", type=float, default=30.0)
     ap.add_argument("--node-frames", type=int, default=90, help="0 skips the node benchmark")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",

@@ -121,6 +121,8 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     ap.add_argument("--estimators", nargs="+", default=["depth", "pointcloud", "fused"])
+    ap.add_argument("--detector", choices=("learned", "geometric"), default=None,
+                    help="how the learned estimators find people (default: their config's)")
     args = ap.parse_args()
     if not args.data.exists():
         print(f"{args.data} not found: the real depth frames are not available here", file=sys.stderr)
@@ -131,7 +133,16 @@ def main() -> int:
     from unipose_ros.core.frame import RGBDFrame
     from unipose_ros.estimators.registry import build_estimator
 
-    estimators = {n: build_estimator(n) for n in args.estimators}
+    def config(name: str):
+        if args.detector is None:
+            return None
+        from unipose_ros.estimators.fused import FusedConfig
+        from unipose_ros.estimators.learned import LearnedConfig
+
+        learned = LearnedConfig(detector=args.detector)
+        return FusedConfig(learned=learned) if name == "fused" else learned
+
+    estimators = {n: build_estimator(n, config=config(n)) for n in args.estimators}
     rows, report = [], {}
     for title, (fname, (fx, fy, cx, cy)) in FRAMES.items():
         depth = load_depth_m(args.data / fname)
@@ -145,7 +156,7 @@ def main() -> int:
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
     args.out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out / "real_depth.png"), sheet)
-    (args.out / "real_depth.json").write_text(json.dumps(report, indent=1))
+    (args.out / "real_depth.json").write_text(json.dumps({"detector": args.detector or "config", **report}, indent=1))
     print(json.dumps(report, indent=1))
     print(f"wrote {args.out / 'real_depth.png'}")
     return 0

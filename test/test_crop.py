@@ -84,3 +84,29 @@ def test_centre_from_joints_centres_the_skeleton():
     assert (uvd[:, :2] > 0).all() and (uvd[:, :2] < 128).all()
     with pytest.raises(ValueError):
         make_crop(CAM, np.array([0.0, 0.0, -1.0]))
+
+
+def test_the_crop_mask_removes_a_second_person_and_the_floor():
+    from unipose_ros.core.crop import crop_source_depth
+
+    depth = np.full((240, 320), 4.0, np.float32)      # wall
+    depth[200:] = 2.6                                  # floor in front of it
+    depth[40:200, 140:170] = 2.5                       # person A
+    depth[50:200, 172:200] = 2.7                       # person B right beside A, inside A's cube
+    mask = np.zeros_like(depth, bool)
+    mask[40:200, 140:170] = True
+    centre = np.array([CAM.backproject(np.array([154.5, 120.0]), np.array(2.5))]).reshape(3)
+    masked = CropConfig(mask_people=True)
+    crop = make_crop(CAM, centre, masked, mask)
+    whole = crop_depth(crop_source_depth(depth, crop, CropConfig()), crop)
+    only = crop_depth(crop_source_depth(depth, crop, masked), crop)
+    b_depth = (2.7 - 2.5) / 1.2  # person B in crop units
+    assert np.isclose(whole, b_depth, atol=1e-3).sum() > 500
+    assert not np.isclose(only, b_depth, atol=1e-3).any()           # B gone
+    assert (only < 1.0).sum() == pytest.approx((whole == 0.0).sum(), rel=0.05)  # A kept whole
+    assert (only == 1.0).sum() > (whole == 1.0).sum()                 # floor and B are background
+    # without a mask (geometric proposals) the crop is cut from the whole image
+    no_mask = make_crop(CAM, centre, masked)
+    assert np.array_equal(crop_depth(crop_source_depth(depth, no_mask, masked), no_mask), whole)
+    with pytest.raises(ValueError, match="does not match"):
+        crop_source_depth(depth[:100], crop, masked)

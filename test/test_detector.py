@@ -3,8 +3,12 @@ network overfits a few frames in seconds, and the bundled checkpoint finds peopl
 (lying on the floor, touching a wall) and in real depth frames."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
+from scipy import ndimage
 
 torch = pytest.importorskip("torch")
 
@@ -47,7 +51,7 @@ def test_targets_and_decoding_round_trip_on_boxes_at_known_places():
     np.testing.assert_allclose(t["centres"][0], [(40 + 88) / 2 / STRIDE - 0.5, (40 + 200) / 2 / STRIDE - 0.5], atol=0.6)
     assert t["heat"].max() == pytest.approx(1.0)
     rows, cols = np.arange(H), np.arange(W)
-    found = detections_from_output(perfect_output(inst), depth, rows, cols, DetectorConfig())
+    found = detections_from_output(perfect_output(inst), depth, rows, cols, DetectorConfig(mask_dilate=0))
     assert len(found) == 2
     for det, (x0, y0, x1, y1), z in zip(found, boxes, (2.0, 3.0)):  # nearest first
         assert det.depth_m == pytest.approx(z)
@@ -55,13 +59,19 @@ def test_targets_and_decoding_round_trip_on_boxes_at_known_places():
         truth = inst == boxes.index((x0, y0, x1, y1))
         iou = (det.mask & truth).sum() / (det.mask | truth).sum()
         assert iou > 0.85
+    # the default one-cell margin keeps the whole person and adds at most a 4-pixel rim
+    for det, k in zip(detections_from_output(perfect_output(inst), depth, rows, cols, DetectorConfig()), (0, 1)):
+        truth = inst == k
+        assert (det.mask & truth).sum() >= 0.97 * truth.sum()
+        assert not (det.mask & ~ndimage.binary_dilation(truth, iterations=2 * STRIDE)).any()
 
 
 def test_touching_people_are_split_by_their_offsets():
     # two people side by side with no gap: one mask blob, two instances
     boxes = [(100, 50, 150, 210), (150, 50, 200, 210)]
     depth, inst = boxes_scene(boxes, z=(2.5, 2.5))
-    found = detections_from_output(perfect_output(inst), depth, np.arange(H), np.arange(W), DetectorConfig())
+    found = detections_from_output(perfect_output(inst), depth, np.arange(H), np.arange(W),
+                                   DetectorConfig(mask_dilate=0))
     assert len(found) == 2
     lefts = sorted(d.box[0] for d in found)
     assert abs(lefts[0] - 100) <= STRIDE and abs(lefts[1] - 150) <= STRIDE
@@ -117,3 +127,102 @@ def test_detector_overfits_a_few_frames_on_the_cpu_in_seconds(one_thread):
         found = detections_from_output(out[k], d, np.arange(hw[0]), np.arange(hw[1]),
                                        DetectorConfig(peak_threshold=0.3, min_pixels=4), min_valid=10)
         assert len(found) == inst.max() + 1, [f.box for f in found]
+
+
+# ------------------------------------------------------------------ the bundled detector
+_RENDER_MISSING = [m for m in ("anny", "open3d") if importlib.util.find_spec(m) is None]
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from unipose_ros.estimators.person_detector import DEFAULT_CHECKPOINT, LearnedPersonDetector
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip(f"no bundled detector checkpoint at {DEFAULT_CHECKPOINT}")
+    return LearnedPersonDetector()
+
+
+@pytest.fixture(scope="module")
+def body():
+    if _RENDER_MISSING:
+        pytest.skip(f"rendering needs {_RENDER_MISSING}")
+    from unipose_ros.synthetic.bodies import BodyModel
+
+    return BodyModel()
+
+
+def render_person(body, clip: str, frame: int, wall_behind_m: float | None = None, seed: int = 0):
+    """One person (ITOP-like structured-light sensor, camera 1.2 m high, 15 deg down) about 3 m
+    away; with ``wall_behind_m`` the back wall's face stands that far behind the body's farthest
+    point. Returns (sensor depth metres NaN invalid, person mask, camera)."""
+    from unipose_ros.synthetic import motions as mo
+    from unipose_ros.synthetic.render import Renderer
+    from unipose_ros.synthetic.scene import look_camera, random_room
+    from unipose_ros.synthetic.sensors import apply_sensor, sensor
+
+    rng = np.random.default_rng(seed)
+    room = random_room(rng, 0)
+    person = body.make_person(rng)
+    motion = mo.place(mo.resample(mo.load_clip(clip), 15.0, frame + 1), 0.0, np.array([3.0, 0.0]))
+    posed = body.pose(person, motion)
+    verts = posed.vertices[frame]
+    if wall_behind_m is not None:
+        wall = room.objects[1].vertices
+        wall[:, 0] += np.float32(verts[:, 0].max() + wall_behind_m - wall[:, 0].min())
+    model = sensor("itop")
+    cam_pose = look_camera(np.array([0.0, 0.0, 1.2]), 0.0, np.radians(15))
+    r = Renderer(model.camera, cam_pose, room).render([(verts, body.faces, person.colors)])
+    mm = apply_sensor(r.depth, r.rgb, model, rng)
+    depth = np.where(mm > 0, mm / 1000.0, np.nan).astype(np.float32)
+    return depth, r.instance == 0, model.camera
+
+
+def _one_person(found, truth):
+    assert len(found) == 1, f"{len(found)} people found: {[(d.box, round(d.score, 2)) for d in found]}"
+    iou = (found[0].mask & truth).sum() / (found[0].mask | truth).sum()
+    assert iou > 0.6, f"mask IoU {iou:.2f}"
+
+
+def test_bundled_detector_finds_a_person_lying_on_the_floor(detector, body):
+    depth, truth, cam = render_person(body, "getup_faceup", 0)
+    assert truth.sum() > 300
+    _one_person(detector.detect(depth, cam), truth & np.isfinite(depth))
+
+
+def test_bundled_detector_finds_a_person_touching_a_wall(detector, body):
+    depth, truth, cam = render_person(body, "walk", 10, wall_behind_m=0.02)
+    _one_person(detector.detect(depth, cam), truth & np.isfinite(depth))
+
+
+def test_bundled_detector_finds_nobody_in_an_empty_room(detector, body):
+    from unipose_ros.synthetic.recording import GeneratorConfig, generate_frames
+    from unipose_ros.synthetic.scene import ViewConfig
+
+    for seed in (11, 12, 13):
+        sf = next(generate_frames(GeneratorConfig(frames=1, people=0, seed=seed, sensor="d435", views=ViewConfig()), body))
+        assert detector.detect(sf.frame.depth, sf.frame.camera) == []
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_depth_unlabelled"
+
+
+@pytest.mark.skipif(not REAL.exists(), reason=f"{REAL} not present (real depth frames)")
+@pytest.mark.parametrize("name,people", [("ITOP_train_000000000053.npy", 1), ("ITOP_train_000000009814.npy", 1),
+                                         ("depth_02_000000005014.mat", 3)])
+def test_bundled_detector_finds_every_person_in_the_real_frames(detector, name, people):
+    from unipose_ros.core.camera import PinholeCamera
+
+    if name.endswith(".mat"):
+        scipy_io = pytest.importorskip("scipy.io")
+        depth = np.asarray(scipy_io.loadmat(str(REAL / name))["depth"], np.float32)
+        cam = PinholeCamera(fx=364.85, fy=364.85, cx=249.18, cy=202.52, width=512, height=424)
+    else:
+        depth = np.load(REAL / name).astype(np.float32) / 1000.0
+        cam = PinholeCamera(fx=285.714, fy=285.714, cx=160.0, cy=120.0, width=320, height=240)
+    depth[depth <= 0] = np.nan
+    found = detector.detect(depth, cam)
+    assert len(found) == people, [(d.box, round(d.score, 2), round(d.depth_m, 2)) for d in found]
+    for d in found:  # person-sized: 1-2.1 m tall where the whole body is seen
+        pts = cam.backproject(np.argwhere(d.mask)[:, ::-1].astype(float), depth[d.mask])
+        extent = np.percentile(pts, 98, axis=0) - np.percentile(pts, 2, axis=0)
+        assert 0.25 < extent[0] < 1.5 and 0.8 < extent[1] < 2.2, extent

@@ -465,6 +465,7 @@ def test_every_shipped_config_loads():
     from unipose_ros.estimators.baseline import BaselineConfig
     from unipose_ros.estimators.fused import FusedConfig
     from unipose_ros.estimators.learned import LearnedConfig
+    from unipose_training.detection.train import DetectorTrainConfig
     from unipose_training.pipeline import PipelineConfig
     from unipose_training.supervised import SupervisedConfig
     from unipose_training.synthetic_splits import SplitsConfig
@@ -472,9 +473,12 @@ def test_every_shipped_config_loads():
     root = Path(__file__).resolve().parents[1] / "config"
     classes = {"baseline.yaml": BaselineConfig, "learned.yaml": LearnedConfig, "fused.yaml": FusedConfig,
                "demo.yaml": DemoConfig, "weak/recording_300.yaml": SplitsConfig}
-    classes.update({f"train/{p.name}": SupervisedConfig for p in (root / "train").glob("*.yaml")})
+    classes.update({f"train/{p.name}": SupervisedConfig for p in (root / "train").glob("*.yaml")
+                    if p.name != "person_detector.yaml"})
+    classes["train/person_detector.yaml"] = DetectorTrainConfig
+    classes.update({f"splits/{p.name}": SplitsConfig for p in (root / "splits").glob("*.yaml")})
     classes.update({f"weak/{p.name}": PipelineConfig for p in (root / "weak").glob("*.yaml")
                     if p.name != "recording_300.yaml"})
-    assert len(classes) >= 11
+    assert len(classes) >= 13
     for name, cls in classes.items():
         assert isinstance(load_yaml(cls, root / name), cls), name

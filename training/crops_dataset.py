@@ -25,6 +25,7 @@ stamp               (N,) int64           frame stamp, ns
 person              (N,) int32           ground-truth track id
 centre_source       (N,) uint8           0 = matched proposal, 1 = ground-truth fallback
 crop_size, cube_m   scalars              the crop geometry the shard was cut with
+mask_people         bool scalar          crops show only their person (``CropConfig.mask_people``)
 joint_set           str                  joint set name of the targets
 ==================  ===================  ===================================================
 
@@ -65,6 +66,7 @@ from unipose_ros.core.crop import (
     crop_depth,
     crop_points,
     crop_rgb,
+    crop_source_depth,
     make_crop,
 )
 from unipose_ros.core.errors import InputError
@@ -162,6 +164,27 @@ class CacheSettings:
     max_depth_diff_m: float = 0.6
     min_pixels: int = 50
     seed: int = 0
+    detector: str = "geometric"
+    detector_checkpoint: str = ""
+
+
+_DETECTORS: dict[str, Any] = {}
+
+
+def people_finder(settings: CacheSettings):
+    """``find(depth, camera) -> candidates`` (each with ``box`` and ``depth_m``, and ``mask`` for
+    the learned detector) as the estimators find people: ``settings.detector`` ``learned`` or
+    ``geometric``. The learned detector is loaded once per checkpoint and process."""
+    if settings.detector == "geometric":
+        return lambda depth, cam: propose_people(depth, cam, settings.proposals)
+    if settings.detector != "learned":
+        raise ValueError(f"detector must be learned or geometric, got {settings.detector!r}")
+    from unipose_ros.estimators.person_detector import LearnedPersonDetector
+
+    key = settings.detector_checkpoint
+    if key not in _DETECTORS:
+        _DETECTORS[key] = LearnedPersonDetector(key or None)
+    return _DETECTORS[key].detect
 
 
 def _empty_arrays(s: int, j: int, p: int) -> dict[str, np.ndarray]:
@@ -185,6 +208,7 @@ def crop_frames(frames: Iterable[tuple[RGBDFrame, list[PersonPose]]], settings: 
     js = joint_set(settings.joint_set)
     cfg = settings.crop
     rows: dict[str, list] = {k: [] for k in _empty_arrays(1, 1, 1)}
+    find = people_finder(settings)
     for frame, people in frames:
         report.frames += 1
         if frame.depth is None:
@@ -195,27 +219,30 @@ def crop_frames(frames: Iterable[tuple[RGBDFrame, list[PersonPose]]], settings: 
             report.has_rgb = False
         if not people:
             report.frames_without_gt += 1
-        proposals = propose_people(frame.depth, cam, settings.proposals) if people else []
+        proposals = find(frame.depth, cam) if people else []
         joints = [np.asarray(p.joints, dtype=np.float64) for p in people]
         assigned = match_proposals(joints, proposals, cam, js.root, settings.max_depth_diff_m)
         report.proposals += len(proposals)
         report.proposals_unused += len(proposals) - sum(a is not None for a in assigned)
         for person, jts, k in zip(people, joints, assigned):
             report.people += 1
+            mask = None
             if k is not None:
                 centre, source = centre_from_proposal(proposals[k], cam), 0
+                mask = getattr(proposals[k], "mask", None)
                 report.matched += 1
             else:
                 centre, source = centre_from_joints(jts, cam), 1
                 report.fallbacks += 1
-            crop = make_crop(cam, centre, cfg)
-            pts, count = crop_points(frame.depth, crop, settings.n_points, rng)
+            crop = make_crop(cam, centre, cfg, mask)
+            source_depth = crop_source_depth(frame.depth, crop, cfg)
+            pts, count = crop_points(source_depth, crop, settings.n_points, rng)
             if count < settings.min_pixels:
                 report.skipped += 1
                 report.skipped_people.append({"stamp": int(frame.stamp_ns), "person": int(person.track_id),
                                               "pixels": int(count), "centre_source": source})
                 continue
-            rows["depth"].append(crop_depth(frame.depth, crop).astype(np.float16))
+            rows["depth"].append(crop_depth(source_depth, crop).astype(np.float16))
             rows["rgb"].append(crop_rgb(frame.rgb, crop) if frame.rgb is not None
                                else np.zeros((cfg.size, cfg.size, 3), np.uint8))
             rows["points"].append(pts.astype(np.float16))
@@ -249,7 +276,7 @@ def _recording_seed(seed: int, name: str) -> np.random.Generator:
 def build_crop_cache(recording_dir: str | Path, out_dir: str | Path, crop_cfg: CropConfig | None = None,
                      n_points: int = 2048, proposals: ProposalConfig | None = None, joint_set_name: str = "itop15",
                      max_depth_diff_m: float = 0.6, min_pixels: int = 50, seed: int = 0,
-                     progress: Any = None) -> CacheReport:
+                     progress: Any = None, detector: str = "geometric", detector_checkpoint: str = "") -> CacheReport:
     """Write the crop shard and report of one recording (see the module docstring).
 
     Args:
@@ -275,11 +302,12 @@ def build_crop_cache(recording_dir: str | Path, out_dir: str | Path, crop_cfg: C
     cfg = crop_cfg or CropConfig()
     settings = CacheSettings(crop=cfg, n_points=n_points, proposals=proposals or ProposalConfig(),
                              joint_set=joint_set_name, max_depth_diff_m=max_depth_diff_m,
-                             min_pixels=min_pixels, seed=seed)
+                             min_pixels=min_pixels, seed=seed, detector=detector,
+                             detector_checkpoint=detector_checkpoint)
     shard, report_path = shard_paths(out_dir, rec.name)
     if shard.exists() and report_path.exists():
         old = json.loads(report_path.read_text())
-        if old.get("crop") != asdict(cfg) or old.get("n_points") != n_points:
+        if {"mask_people": False, **(old.get("crop") or {})} != asdict(cfg) or old.get("n_points") != n_points:
             raise InputError(f"{shard} was cut with crop {old.get('crop')} and {old.get('n_points')} points, "
                              f"not {asdict(cfg)} and {n_points}: use another --out folder or delete it")
         rep = CacheReport(**{k: v for k, v in old.items() if k in CacheReport.__dataclass_fields__})
@@ -309,6 +337,7 @@ def write_shard(path: str | Path, arrays: dict[str, np.ndarray], crop_cfg: CropC
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays, crop_size=np.int32(crop_cfg.size), cube_m=np.float64(crop_cfg.cube_m),
+                            mask_people=np.bool_(crop_cfg.mask_people),
                             joint_set=np.array(joint_set_name), version=np.int32(SHARD_VERSION))
     os.replace(tmp, path)
 
@@ -381,6 +410,11 @@ def _check_geometry(path: Path, z: Any, crop: CropConfig | None, js_name: str) -
     if crop is not None and (size != crop.size or abs(cube - crop.cube_m) > 1e-9):
         raise InputError(f"{path} holds {size} px / {cube} m crops but the training config asks for "
                          f"{crop.size} px / {crop.cube_m} m: rebuild the cache with that crop or change crop:")
+    masked = bool(z["mask_people"]) if "mask_people" in z else False
+    if crop is not None and masked != crop.mask_people:
+        raise InputError(f"{path} holds crops {'with' if masked else 'without'} person masks but the training "
+                         f"config has crop.mask_people: {crop.mask_people}: rebuild the cache (--mask-people) or "
+                         "change crop:")
     if str(z["joint_set"]) != js_name:
         raise InputError(f"{path} holds {z['joint_set']} targets, expected {js_name}")
 
@@ -467,17 +501,19 @@ class CropDataset(Dataset):
         parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
         self.files = shard_files(shard_dir)
         size = cube = None
+        masked = False
         for path in self.files:
             with np.load(path, allow_pickle=False) as z:
                 _check_geometry(path, z, crop, joint_set_name)
                 size, cube = int(z["crop_size"]), float(z["cube_m"])
+                masked = bool(z["mask_people"]) if "mask_people" in z else False
                 keep = np.ones(len(z["stamp"]), bool) if use_fallbacks else z["centre_source"] == 0
                 for k in names:
                     parts[k].append(z[k][keep])
         self.arrays = {k: np.concatenate(v) for k, v in parts.items()}
         if max_samples is not None:
             self.arrays = {k: v[:max_samples] for k, v in self.arrays.items()}
-        self.crop_config = CropConfig(size=int(size), cube_m=float(cube))
+        self.crop_config = CropConfig(size=int(size), cube_m=float(cube), mask_people=masked)
         if len(self) == 0:
             raise InputError(f"the shards in {shard_dir} hold no samples")
         self.maker = SampleMaker(kind, self.crop_config.size, self.train, n_points, augment,
@@ -582,13 +618,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-pixels", type=int, default=50, help="skip (and report) people with fewer depth pixels")
     ap.add_argument("--seed", type=int, default=0, help="point sampling seed")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--detector", choices=("geometric", "learned"), default="geometric",
+                    help="how people are found (as the estimators' detector setting)")
+    ap.add_argument("--detector-checkpoint", default="", help="learned detector checkpoint (default: bundled)")
+    ap.add_argument("--mask-people", action="store_true",
+                    help="crops show only their person (needs --detector learned; CropConfig.mask_people)")
     args = ap.parse_args(argv)
+    if args.mask_people and args.detector != "learned":
+        ap.error("--mask-people needs --detector learned (the geometric proposals give no person masks)")
     splits = ("train", "test") if args.split == "both" else (args.split,)
-    crop = CropConfig(size=args.size, cube_m=args.cube_m)
+    crop = CropConfig(size=args.size, cube_m=args.cube_m, mask_people=args.mask_people)
     for split in splits:
         s = build_split_cache(args.data, split, args.out, progress=not args.no_progress, crop_cfg=crop,
                               n_points=args.n_points, joint_set_name=args.joint_set, seed=args.seed,
-                              min_pixels=args.min_pixels)
+                              min_pixels=args.min_pixels, detector=args.detector,
+                              detector_checkpoint=args.detector_checkpoint)
         print(f"{split}: {s['recordings']} recordings, {s['frames']} frames, {s['people']} people: "
               f"{s['matched']} matched to a proposal, {s['fallbacks']} ground-truth fallbacks, "
               f"{s['skipped']} skipped (< {args.min_pixels} depth pixels), {s['samples']} crops -> {args.out / split}")

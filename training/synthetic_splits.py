@@ -19,9 +19,14 @@ from pathlib import Path
 
 from unipose_ros.core.config import load_yaml
 from unipose_ros.synthetic.recording import GeneratorConfig, generate_recording
+from unipose_ros.synthetic.scene import ViewConfig
 
 #: Clips kept out of training, so the test split shows motions the models never saw.
 TEST_CLIPS: tuple[str, ...] = ("dance_b", "kick", "jump", "getup_faceup")
+#: Sensors no training recording uses (the cross-sensor split), and its bodies: older and heavier
+#: than any training body.
+CROSS_SENSORS: tuple[str, ...] = ("azure_kinect_nfov", "xtion", "d455")
+HEAVY_BODIES: dict[str, tuple[float, float]] = {"age": (0.85, 1.0), "weight": (0.8, 1.0), "muscle": (0.1, 0.5)}
 
 
 @dataclass
@@ -36,6 +41,11 @@ class SplitSpec:
         motions: clip names; None = every bundled clip not in the other split's list.
         two_people_every: every n-th recording shows two people (0 = never).
         large_every: every n-th recording is 640x480 (the others 320x240; 0 = never).
+        sensors: named sensors cycled over the recordings (``synthetic.sensors.SENSORS``; their
+            size replaces ``large_every``); None = the generic sensor model.
+        views: the scene distribution (``scene.ViewConfig``); None = the fixed room layout.
+        body_ranges: phenotype ranges of the bodies; None = the training ranges.
+        people_cycle: people per recording, cycled (replaces ``two_people_every`` when set).
     """
 
     recordings: int = 4
@@ -45,6 +55,10 @@ class SplitSpec:
     motions: list[str] | None = None
     two_people_every: int = 3
     large_every: int = 3
+    sensors: list[str] | None = None
+    views: ViewConfig | None = None
+    body_ranges: dict[str, tuple[float, float]] | None = None
+    people_cycle: list[int] | None = None
 
 
 @dataclass
@@ -54,6 +68,9 @@ class SplitsConfig:
     train: SplitSpec = field(default_factory=lambda: SplitSpec(recordings=48, frames=100, seed0=1000))
     test: SplitSpec = field(default_factory=lambda: SplitSpec(recordings=8, frames=40, seed0=9000,
                                                               motions=list(TEST_CLIPS)))
+    cross: SplitSpec = field(default_factory=lambda: SplitSpec(
+        recordings=6, frames=30, fps=4.0, seed0=30000, motions=list(TEST_CLIPS),
+        sensors=list(CROSS_SENSORS), views=ViewConfig(), body_ranges=dict(HEAVY_BODIES), people_cycle=[1, 2, 3]))
 
 
 def split_motions(cfg: SplitsConfig, split: str) -> list[str]:
@@ -69,15 +86,20 @@ def split_motions(cfg: SplitsConfig, split: str) -> list[str]:
 
 
 def recording_configs(cfg: SplitsConfig, split: str) -> list[GeneratorConfig]:
-    """The generator settings of every recording of ``split`` ("train" or "test")."""
+    """The generator settings of every recording of ``split`` ("train", "test" or "cross")."""
     spec: SplitSpec = getattr(cfg, split)
     motions = split_motions(cfg, split)
     out = []
     for i in range(spec.recordings):
         two = spec.two_people_every > 0 and i % spec.two_people_every == spec.two_people_every - 1
         large = spec.large_every > 0 and i % spec.large_every == 0
+        people = spec.people_cycle[i % len(spec.people_cycle)] if spec.people_cycle else (2 if two else 1)
+        extra = {}
+        if spec.sensors:
+            extra = dict(sensor=spec.sensors[i % len(spec.sensors)], random_phase=True, speed=(0.6, 1.5))
         out.append(GeneratorConfig(frames=spec.frames, fps=spec.fps, seed=spec.seed0 + i, motions=motions,
-                                   people=2 if two else 1, resolution=(640, 480) if large else (320, 240)))
+                                   people=people, resolution=(640, 480) if large else (320, 240),
+                                   views=spec.views, body_ranges=spec.body_ranges, **extra))
     return out
 
 
@@ -117,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, help="YAML SplitsConfig (default: built-in sizes)")
     ap.add_argument("--out", type=Path, required=True, help="output folder (train/ and test/ inside)")
-    ap.add_argument("--split", choices=("train", "test", "both"), default="both")
+    ap.add_argument("--split", choices=("train", "test", "cross", "both"), default="both",
+                    help="both = train and test; cross = the cross-sensor held-out split")
     args = ap.parse_args(argv)
     cfg = load_yaml(SplitsConfig, args.config) if args.config else SplitsConfig()
     splits = ("train", "test") if args.split == "both" else (args.split,)

@@ -4,7 +4,7 @@ pixel.
 
     python -m unipose_training.detection.data --out data/detect/train --recordings 400
     python -m unipose_training.detection.data --out data/detect/cross --recordings 40 \\
-        --sensors azure_kinect_nfov,xtion,d455 --seed 900000 --heavy-bodies
+        --sensors cross --seed 900000 --heavy-bodies        # the held-out sensors and bodies
 
 One ``rec_<seed>.npz`` per recording (written atomically, so an interrupted run resumes where it
 stopped): ``depth`` (F, h, w) uint16 mm, ``instance`` (F, h, w) int8 (-1 background), ``fx``,
@@ -21,9 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from unipose_ros.models.detector import resize_rows_cols
 from unipose_ros.synthetic.scene import ViewConfig
+from unipose_training.synthetic_splits import CROSS_SENSORS, HEAVY_BODIES
 
 TRAIN_SENSORS = ("kinect_v1", "itop", "kinect_v2", "d435")
+
 
 
 @dataclass(frozen=True)
@@ -55,17 +58,9 @@ class DetectionDataConfig:
 
 def resize_nearest(a: np.ndarray, width: int) -> np.ndarray:
     """(H, W, ...) -> (round(H * width / W), width, ...) by nearest neighbour (no mixed depths
-    at silhouettes, invalid pixels stay invalid)."""
-    h, w = a.shape[:2]
-    height = int(round(h * width / w))
-    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(int), h - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(int), w - 1)
+    at silhouettes, invalid pixels stay invalid): the detector's own resize."""
+    rows, cols, _, _ = resize_rows_cols(a.shape[:2], width)
     return a[rows][:, cols]
-
-
-def _heavy_phenotype(rng: np.random.Generator) -> dict[str, float]:
-    return {"gender": rng.uniform(0, 1), "age": rng.uniform(0.8, 1.0), "muscle": rng.uniform(0.1, 0.5),
-            "weight": rng.uniform(0.8, 1.0), "height": rng.uniform(0.1, 0.9), "proportions": rng.uniform(0.3, 0.8)}
 
 
 def generate(cfg: DetectionDataConfig, out: Path, progress: bool = True) -> dict:
@@ -77,9 +72,6 @@ def generate(cfg: DetectionDataConfig, out: Path, progress: bool = True) -> dict
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     body = BodyModel()
-    if cfg.heavy_bodies:
-        make = body.make_person
-        body.make_person = lambda rng, phenotype=None: make(rng, phenotype or _heavy_phenotype(rng))
     todo = [i for i in range(cfg.recordings) if not (out / f"rec_{cfg.seed + i}.npz").exists()]
     it = todo
     if progress:
@@ -93,7 +85,8 @@ def generate(cfg: DetectionDataConfig, out: Path, progress: bool = True) -> dict
         people = int(rng.choice(4, p=np.asarray(cfg.people_p) / np.sum(cfg.people_p)))
         sensor = str(rng.choice(list(cfg.sensors)))
         gen = GeneratorConfig(frames=cfg.frames, fps=cfg.fps, people=people, seed=seed, sensor=sensor,
-                              views=cfg.views, random_phase=True, speed=(0.6, 1.5))
+                              views=cfg.views, random_phase=True, speed=(0.6, 1.5),
+                              body_ranges=HEAVY_BODIES if cfg.heavy_bodies else None)
         depth, inst, joints, visible, fx = [], [], [], [], 0.0
         for sf in generate_frames(gen, body):
             depth.append(resize_nearest(sf.depth_mm, cfg.width))
@@ -120,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=DetectionDataConfig.seed)
     ap.add_argument("--heavy-bodies", action="store_true")
     args = ap.parse_args(argv)
-    cfg = replace(DetectionDataConfig(), recordings=args.recordings, frames=args.frames,
-                  sensors=tuple(s for s in args.sensors.split(",") if s), seed=args.seed,
+    sensors = CROSS_SENSORS if args.sensors == "cross" else tuple(s for s in args.sensors.split(",") if s)
+    cfg = replace(DetectionDataConfig(), recordings=args.recordings, frames=args.frames, sensors=sensors, seed=args.seed,
                   heavy_bodies=args.heavy_bodies)
     print(generate(cfg, args.out))
     return 0

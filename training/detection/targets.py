@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unipose_ros.models.detector import OFFSET_SCALE, STRIDE, normalise_depth
+from unipose_ros.models.detector import OFFSET_SCALE, STRIDE, nearest_indices, normalise_depth
 
 
 def augment(depth_mm: np.ndarray, instance: np.ndarray, rng: np.random.Generator,
@@ -22,8 +22,7 @@ def augment(depth_mm: np.ndarray, instance: np.ndarray, rng: np.random.Generator
     s = rng.uniform(*scale)
     h, w = depth_mm.shape
     nh, nw = max(8, int(round(h * s))), max(8, int(round(w * s)))
-    rows = np.minimum(((np.arange(nh) + 0.5) * h / nh).astype(int), h - 1)
-    cols = np.minimum(((np.arange(nw) + 0.5) * w / nw).astype(int), w - 1)
+    rows, cols = nearest_indices(nh, h), nearest_indices(nw, w)
     d, ins = depth_mm[rows][:, cols], instance[rows][:, cols]
     if rng.random() < 0.5:
         d, ins = d[:, ::-1], ins[:, ::-1]

@@ -34,10 +34,16 @@ RGB_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class CropConfig:
-    """Crop geometry: output ``size`` pixels (square) and metric ``cube_m`` side (metres)."""
+    """Crop geometry: output ``size`` pixels (square) and metric ``cube_m`` side (metres).
+
+    ``mask_people``: a crop shows only its own person: depth pixels outside the person's mask
+    (other people, the floor, furniture, walls) are background, as if nothing were there. Crops
+    without a mask (a person found by the geometric proposals) are cut from the whole image.
+    """
 
     size: int = 128
     cube_m: float = 2.4
+    mask_people: bool = False
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.cube_m <= 0:
@@ -60,6 +66,8 @@ class PersonCrop:
         size: crop side in pixels.
         cube_m: cube side in metres.
         camera: intrinsics of the image the crop was cut from.
+        mask: (H, W) bool pixels of this person in that image (a detector's instance mask), or
+            None when unknown.
     """
 
     centre: np.ndarray
@@ -67,6 +75,7 @@ class PersonCrop:
     size: int
     cube_m: float
     camera: PinholeCamera = field(repr=False)
+    mask: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def unit_m(self) -> float:
@@ -120,8 +129,10 @@ class PersonCrop:
                          [0.0, sy, self.box[1] - 0.5 + 0.5 * sy]])
 
 
-def make_crop(camera: PinholeCamera, centre: np.ndarray, config: CropConfig | None = None) -> PersonCrop:
-    """The crop of a cube centred on ``centre`` (3,) metres (optical frame, z > 0)."""
+def make_crop(camera: PinholeCamera, centre: np.ndarray, config: CropConfig | None = None,
+              mask: np.ndarray | None = None) -> PersonCrop:
+    """The crop of a cube centred on ``centre`` (3,) metres (optical frame, z > 0); ``mask`` (H, W)
+    bool: the person's pixels, if known."""
     cfg = config or CropConfig()
     centre = np.asarray(centre, dtype=np.float64).reshape(3)
     if not (np.isfinite(centre).all() and centre[2] > 0):
@@ -131,7 +142,18 @@ def make_crop(camera: PinholeCamera, centre: np.ndarray, config: CropConfig | No
     hy = camera.fy * cfg.cube_m / 2 / centre[2]
     # edge coordinates: the pixel whose centre is u spans [u, u + 1]
     box = (float(u + 0.5 - hx), float(v + 0.5 - hy), float(u + 0.5 + hx), float(v + 0.5 + hy))
-    return PersonCrop(centre=centre, box=box, size=cfg.size, cube_m=cfg.cube_m, camera=camera)
+    return PersonCrop(centre=centre, box=box, size=cfg.size, cube_m=cfg.cube_m, camera=camera, mask=mask)
+
+
+def crop_source_depth(depth: np.ndarray, crop: PersonCrop, config: CropConfig) -> np.ndarray:
+    """The depth image (H, W metres) a crop is cut from: with ``config.mask_people`` and a known
+    ``crop.mask``, every pixel outside the person's mask is invalid (NaN); else ``depth`` itself.
+    Training crops and run-time crops both go through here."""
+    if not config.mask_people or crop.mask is None:
+        return depth
+    if crop.mask.shape != depth.shape:
+        raise ValueError(f"person mask {crop.mask.shape} does not match the depth image {depth.shape}")
+    return np.where(crop.mask, depth, np.float32(np.nan)).astype(np.float32, copy=False)
 
 
 def centre_from_box(box: tuple[float, float, float, float], depth_m: float, camera: PinholeCamera) -> np.ndarray:

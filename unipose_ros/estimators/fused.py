@@ -156,11 +156,11 @@ class FusedEstimator:
                              "optional): subscribe the depth topic registered to colour")
         frame.validate()
         cfg = self.config
-        centres = self.members[0].find_centres(frame)  # the members share cfg.learned
+        # the members share cfg.learned: one search for people; members with another crop size re-make theirs
+        crops = self.members[0].make_crops(frame)
         self.last_used = []
-        if not centres:
+        if not crops:
             return []
-        crops = self.members[0].make_crops(frame, centres)  # members with another crop size re-make theirs
         results: list[list[PersonPose]] = []
         first_error: InputError | None = None
         for member in self.members:
@@ -172,7 +172,7 @@ class FusedEstimator:
         if not results:
             raise first_error  # type: ignore[misc]
         poses = []
-        for i in range(len(centres)):
+        for i in range(len(crops)):
             fused = fuse_poses([r[i] for r in results], cfg.outlier_m, cfg.min_members_for_outliers)
             fused.keypoints_2d = frame.camera.project(fused.joints).astype(np.float32)
             if fused.score >= self.min_person_score:

@@ -44,6 +44,7 @@ from unipose_ros.core.crop import (
     crop_depth,
     crop_points,
     crop_rgb,
+    crop_source_depth,
     make_crop,
     person_centres,
 )
@@ -204,6 +205,10 @@ class LearnedEstimator:
         self.model: torch.nn.Module = model
         self.compiled = bool(compile)
         self._forward = torch.compile(model, dynamic=False) if compile else model
+        if self.crop_config.mask_people and cfg.detector != "learned":
+            raise CheckpointError(f"this {self.kind} checkpoint was trained on crops that show only their person "
+                                  "(crop.mask_people): it needs the person masks of detector: learned, not "
+                                  f"{cfg.detector!r}")
         self.detector = (LearnedPersonDetector(cfg.detector_checkpoint or None, self.device, cfg.detector_min_score)
                          if cfg.detector == "learned" else None)
 
@@ -248,21 +253,31 @@ class LearnedEstimator:
         """(3,) metres crop centres of the nearest ``max_people`` people (``config.detector``), nearest first."""
         if frame.depth is None:
             raise InputError("people are found in the depth image: the frame has none")
+        return [c for c, _ in self.find_people(frame)]
+
+    def find_people(self, frame: RGBDFrame) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(crop centre (3,) metres, person mask (H, W) bool or None) of the nearest
+        ``max_people`` people, nearest first: the learned detector gives masks, the geometric
+        proposals none."""
+        if frame.depth is None:
+            raise InputError("people are found in the depth image: the frame has none")
         if self.detector is not None:
             found = self.detector.detect(frame.depth, frame.camera)[: self.config.max_people]
-            return [centre_from_proposal(d, frame.camera) for d in found]
-        return person_centres(frame.depth, frame.camera, self.config.proposals, self.config.max_people)
+            return [(centre_from_proposal(d, frame.camera), d.mask) for d in found]
+        return [(c, None) for c in person_centres(frame.depth, frame.camera, self.config.proposals,
+                                                  self.config.max_people)]
 
     def make_crops(self, frame: RGBDFrame, centres: list[np.ndarray] | None = None) -> list[PersonCrop]:
-        """This model's crops around ``centres`` (default: :meth:`find_centres`)."""
-        centres = self.find_centres(frame) if centres is None else centres
-        return [make_crop(frame.camera, c, self.crop_config) for c in centres]
+        """This model's crops around ``centres`` (default: the people :meth:`find_people` finds,
+        with their masks)."""
+        people = self.find_people(frame) if centres is None else [(c, None) for c in centres]
+        return [make_crop(frame.camera, c, self.crop_config, mask) for c, mask in people]
 
     def _own(self, crop: PersonCrop) -> PersonCrop:
         c = self.crop_config
         if crop.size == c.size and crop.cube_m == c.cube_m:
             return crop
-        return make_crop(crop.camera, crop.centre, c)
+        return make_crop(crop.camera, crop.centre, c, crop.mask)
 
     # ------------------------------------------------------------------ inference
     def estimate(self, frame: RGBDFrame) -> list[PersonPose]:
@@ -297,14 +312,15 @@ class LearnedEstimator:
         if not crops:
             return []
         crops = [self._own(c) for c in crops]
-        depth_crops = np.stack([crop_depth(frame.depth, c) for c in crops])       # (B, S, S), 1 = no depth
+        sources = [crop_source_depth(frame.depth, c, self.crop_config) for c in crops]
+        depth_crops = np.stack([crop_depth(d, c) for d, c in zip(sources, crops)])  # (B, S, S), 1 = no depth
         support_ok = np.ones(len(crops), bool)
         if self.kind == "depth":
             batch = depth_crops[:, None]
         elif self.kind == "rgb":
             batch = np.stack([crop_rgb(frame.rgb, c) for c in crops])             # (B, S, S, 3) uint8
         else:
-            found = [crop_points(frame.depth, c, self.n_points, None) for c in crops]
+            found = [crop_points(d, c, self.n_points, None) for d, c in zip(sources, crops)]
             batch = np.stack([p for p, _ in found])                               # (B, N, 3)
             support_ok = np.array([n > 0 for _, n in found])
         out = self._run(batch)                                                    # (B, J, 4) float32

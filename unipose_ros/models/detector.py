@@ -32,6 +32,8 @@ class DetectorConfig:
         mask_threshold: person-mask probability above which a pixel is a person's.
         min_pixels: smallest instance (output pixels) kept.
         nms_kernel: heatmap peaks are local maxima in this window (output pixels).
+        mask_dilate: each person's mask grows by this many output pixels (a stride-4 mask is
+            coarse: the margin keeps thin limbs whole).
     """
 
     width: int = 320
@@ -40,6 +42,7 @@ class DetectorConfig:
     mask_threshold: float = 0.5
     min_pixels: int = 12
     nms_kernel: int = 7
+    mask_dilate: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,14 +88,18 @@ class PersonDetectorNet(nn.Module):
         return self.head(u4)
 
 
+def nearest_indices(n_out: int, n_in: int) -> np.ndarray:
+    """(n_out,) source index of each output pixel when ``n_in`` pixels are resized to ``n_out``
+    by nearest neighbour (pixel centres aligned)."""
+    return np.minimum(((np.arange(n_out) + 0.5) * n_in / n_out).astype(int), n_in - 1)
+
+
 def resize_rows_cols(shape: tuple[int, int], width: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Nearest-neighbour row and column indices that resize an (H, W) image to ``width`` wide,
-    and the padded input size (h, w), multiples of 16."""
+    """Nearest-neighbour row and column indices that resize an (H, W) image to ``width`` wide
+    (height by the aspect), and the padded input size (h, w), multiples of 16."""
     h, w = shape
     height = max(1, int(round(h * width / w)))
-    rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(int), h - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(int), w - 1)
-    return rows, cols, -(-height // 16) * 16, -(-width // 16) * 16
+    return nearest_indices(height, h), nearest_indices(width, w), -(-height // 16) * 16, -(-width // 16) * 16
 
 
 def normalise_depth(depth_m: np.ndarray) -> np.ndarray:
@@ -122,9 +129,10 @@ class Detection:
     """One detected person.
 
     Attributes:
-        mask: (H, W) bool person pixels in the source image (valid depth only).
-        box: (x0, y0, x1, y1) edge coordinates of the mask (source pixels).
-        depth_m: median depth of the mask's pixels (m).
+        mask: (H, W) bool person pixels in the source image (valid depth only), with the
+            ``mask_dilate`` margin (pixels within 0.6 m of the person's median depth).
+        box: (x0, y0, x1, y1) edge coordinates of the mask without the margin (source pixels).
+        depth_m: median depth of the mask's pixels without the margin (m).
         score: centre-heatmap peak in [0, 1].
         centre_uv: (2,) heatmap peak in source pixels.
     """
@@ -182,23 +190,30 @@ def detections_from_output(out: np.ndarray, depth_m: np.ndarray, rows: np.ndarra
     Returns:
         detections, nearest first.
     """
+    from scipy import ndimage
+
     labels, peaks, scores = decode_instances(out, config)
     H, W = depth_m.shape
     # each source pixel's resized pixel, then its output pixel
-    ri = np.minimum(((np.arange(H) + 0.5) * len(rows) / H).astype(int), len(rows) - 1) // STRIDE
-    ci = np.minimum(((np.arange(W) + 0.5) * len(cols) / W).astype(int), len(cols) - 1) // STRIDE
-    full = labels[np.minimum(ri, labels.shape[0] - 1)][:, np.minimum(ci, labels.shape[1] - 1)]
+    ri, ci = nearest_indices(H, len(rows)) // STRIDE, nearest_indices(W, len(cols)) // STRIDE
+    ri, ci = np.minimum(ri, labels.shape[0] - 1), np.minimum(ci, labels.shape[1] - 1)
     valid = np.isfinite(depth_m) & (depth_m > 0)
     sx, sy = W / len(cols), H / len(rows)
     found = []
     for k in range(len(peaks)):
-        m = (full == k) & valid
-        if m.sum() < min_valid:
+        own = labels == k
+        core = own[ri][:, ci] & valid  # box and depth come from the mask itself
+        if core.sum() < min_valid:
             continue
-        ys, xs = np.nonzero(m)
+        z = float(np.median(depth_m[core]))
+        m = core
+        if config.mask_dilate > 0:  # the margin takes pixels near the person's depth only
+            rim = ndimage.binary_dilation(own, iterations=config.mask_dilate)[ri][:, ci] & valid & ~core
+            with np.errstate(invalid="ignore"):
+                m = core | (rim & (np.abs(depth_m - z) < 0.6))
+        ys, xs = np.nonzero(core)
         box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
         uv = np.array([(peaks[k, 0] + 0.5) * STRIDE * sx - 0.5, (peaks[k, 1] + 0.5) * STRIDE * sy - 0.5])
-        found.append(Detection(mask=m, box=box, depth_m=float(np.median(depth_m[m])), score=float(scores[k]),
-                               centre_uv=uv))
+        found.append(Detection(mask=m, box=box, depth_m=z, score=float(scores[k]), centre_uv=uv))
     found.sort(key=lambda d: d.depth_m)
     return found

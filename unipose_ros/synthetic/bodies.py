@@ -125,6 +125,19 @@ class PosedBody:
     coco17: np.ndarray
 
 
+#: Phenotype ranges of the training bodies (anny's six values, each in [0, 1]).
+PHENOTYPE_RANGES: dict[str, tuple[float, float]] = {
+    "gender": (0.0, 1.0), "age": (0.4, 0.85), "muscle": (0.2, 0.8), "weight": (0.2, 0.8),
+    "height": (0.2, 0.9), "proportions": (0.3, 0.8)}
+
+
+def sample_phenotype(rng: np.random.Generator, ranges: dict[str, tuple[float, float]] | None = None) -> dict[str, float]:
+    """Uniform phenotype values within ``ranges`` (missing keys: :data:`PHENOTYPE_RANGES`), drawn
+    in the order of :data:`PHENOTYPE_RANGES`."""
+    r = {**PHENOTYPE_RANGES, **(ranges or {})}
+    return {k: float(rng.uniform(*r[k])) for k in PHENOTYPE_RANGES}
+
+
 class BodyModel:
     """The anny model, built (or loaded from its cache) once, then shared by every person.
 
@@ -162,9 +175,7 @@ class BodyModel:
         """A person with a random (or given) phenotype and random skin, hair and clothes."""
         torch = self._torch
         if phenotype is None:
-            phenotype = {"gender": rng.uniform(0, 1), "age": rng.uniform(0.4, 0.85),
-                         "muscle": rng.uniform(0.2, 0.8), "weight": rng.uniform(0.2, 0.8),
-                         "height": rng.uniform(0.2, 0.9), "proportions": rng.uniform(0.3, 0.8)}
+            phenotype = sample_phenotype(rng)
         coeffs = torch.tensor([[float(phenotype[k]) for k in self.model.phenotype_labels]],
                               dtype=self.model.dtype)
         with torch.no_grad():

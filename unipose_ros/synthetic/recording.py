@@ -18,7 +18,7 @@ from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import COCO17, ITOP15
 from unipose_ros.core.pose import Modality, PersonPose
 from unipose_ros.synthetic import motions as mo
-from unipose_ros.synthetic.bodies import BodyModel, PosedBody
+from unipose_ros.synthetic.bodies import BodyModel, PosedBody, sample_phenotype
 from unipose_ros.synthetic.render import Renderer
 from unipose_ros.synthetic.scene import ViewConfig, camera_intrinsics, random_camera, random_room, random_view
 from unipose_ros.synthetic.sensor import DepthNoise, apply_depth_noise, apply_rgb_noise, sensor_depth_metres
@@ -50,6 +50,8 @@ class GeneratorConfig:
             and artefacts replace ``resolution`` and ``depth_noise``); "" = the generic model.
         views: the scene distribution (camera height and pitch, distance, walls, occluders;
             ``scene.ViewConfig``); None = the fixed room layout of the original splits.
+        body_ranges: phenotype ranges of the bodies (``bodies.PHENOTYPE_RANGES`` keys); None =
+            the training ranges.
         random_phase: each clip segment starts at a random phase of its clip.
         speed: playback speed range of each segment (1 = as captured).
     """
@@ -69,6 +71,7 @@ class GeneratorConfig:
     views: ViewConfig | None = None
     random_phase: bool = False
     speed: tuple[float, float] = (1.0, 1.0)
+    body_ranges: dict[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.sensor:
@@ -192,7 +195,7 @@ def _people(cfg: GeneratorConfig, rng: np.random.Generator, body: BodyModel, cli
             area: tuple[float, float, float, float]) -> tuple[list, list[PosedBody], list[str]]:
     persons, posed, names = [], [], []
     for _ in range(cfg.people):
-        person = body.make_person(rng)
+        person = body.make_person(rng, sample_phenotype(rng, cfg.body_ranges) if cfg.body_ranges else None)
         best = None
         for _try in range(20):  # keep a clearance of 0.8 m from the people already placed
             motion = plan_motion(rng, clips, cfg.frames, cfg.fps, area, cfg.augment, cfg.random_phase, cfg.speed)
