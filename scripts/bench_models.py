@@ -91,25 +91,13 @@ def load_frames(resolution: tuple[int, int], n: int, seed: int) -> list:
     return [sf.frame for sf in generate_frames(cfg)]
 
 
-def _spec(name: str):
-    """``depth`` or ``depth+learned``: the registry name and its config (``+learned``: people found
-    by the learned person detector)."""
-    base, _, detector = name.partition("+")
-    if not detector:
-        return base, None
-    from unipose_ros.estimators.fused import FusedConfig
-    from unipose_ros.estimators.learned import LearnedConfig
-
-    learned = LearnedConfig(detector=detector)
-    return base, (FusedConfig(learned=learned) if base == "fused" else learned)
-
-
 def bench_estimators(names: list[str], frames: list, device: str) -> tuple[list[dict], dict]:
-    from unipose_ros.estimators.registry import build_estimator
+    from unipose_ros.estimators.registry import build_estimator, parse_spec
 
     rows, built = [], {}
     for name in names:
-        est = build_estimator(*_spec(name), device=device)
+        base, config = parse_spec(name)
+        est = build_estimator(base, device=device, config=config)
         est.estimate(frames[0])  # warm-up
         times, people = [], 0
         for f in frames:

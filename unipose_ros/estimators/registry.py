@@ -151,3 +151,17 @@ def build_estimator(name: str, device: str = "cpu", precision: str = "fp32",
     cfg = _config(LearnedConfig, config, name)
     return LearnedEstimator(resolve_checkpoint(name, checkpoint), device=device, precision=precision,
                             compile=compile, config=cfg, kind=name)
+
+
+def parse_spec(spec: str) -> tuple[str, Any]:
+    """``NAME`` or ``NAME+DETECTOR`` (e.g. ``depth+learned``, ``fused+geometric``) -> (estimator
+    name, its config: the learned estimators' default settings with that person detector, or
+    None for the plain name). Benchmarks and evaluations use it to compare detectors."""
+    name, _, detector = spec.partition("+")
+    if not detector:
+        return name, None
+    from unipose_ros.estimators.fused import FusedConfig  # noqa: PLC0415 (torch)
+    from unipose_ros.estimators.learned import LearnedConfig  # noqa: PLC0415
+
+    learned = LearnedConfig(detector=detector)
+    return name, (FusedConfig(learned=learned) if name == "fused" else learned)

@@ -1,0 +1,52 @@
+"""Evaluation breakdown: view of a person, the left/right swap oracle, detection counts (known
+answers on hand-made skeletons)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from unipose_ros.core.joints import ITOP15
+from unipose_training.breakdown import Breakdown, person_view, swap_errors
+
+
+def skeleton(facing_camera: bool = True, yaw_deg: float = 0.0, z: float = 3.0) -> np.ndarray:
+    """A T-pose-ish ITOP-15 skeleton at depth ``z`` (optical frame: x right, y down), facing the
+    camera or turned by ``yaw_deg`` about the vertical axis."""
+    # person's own frame: x to their left, y up, z forward (towards the camera when facing it)
+    own = {"head": (0, 0.65, 0), "neck": (0, 0.45, 0), "right_shoulder": (-0.2, 0.42, 0), "left_shoulder": (0.2, 0.42, 0),
+           "right_elbow": (-0.45, 0.42, 0), "left_elbow": (0.45, 0.42, 0), "right_hand": (-0.7, 0.42, 0),
+           "left_hand": (0.7, 0.42, 0), "torso": (0, 0.2, 0), "right_hip": (-0.12, 0, 0), "left_hip": (0.12, 0, 0),
+           "right_knee": (-0.12, -0.45, 0), "left_knee": (0.12, -0.45, 0), "right_foot": (-0.12, -0.9, 0),
+           "left_foot": (0.12, -0.9, 0)}
+    a = np.radians(yaw_deg + (0.0 if facing_camera else 180.0))
+    out = []
+    for name in ITOP15.joints:
+        x, y, _ = own[name]
+        # facing the camera: the person's left (+x own) is the camera's right (+x optical)
+        xr = x * np.cos(a)
+        zr = -x * np.sin(a)
+        out.append((xr, -y, z + zr))
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("facing,yaw,view", [(True, 0, "front"), (True, 30, "front"), (True, 90, "side"),
+                                             (False, 0, "back"), (False, -20, "back"), (True, 150, "back"),
+                                             (True, 120, "side")])
+def test_person_view(facing, yaw, view):
+    assert person_view(skeleton(facing, yaw)) == view
+
+
+def test_swap_oracle_known_answer():
+    gt = skeleton()
+    swapped = gt[ITOP15.flip_permutation]
+    e, s = swap_errors(swapped, gt)
+    assert e.max() > 0.3 and s.max() == pytest.approx(0.0)
+    b = Breakdown()
+    b.add("generic", [swapped, gt + [3.0, 0, 0]], [gt])  # one swapped person, one false person
+    row = b.table("view")["front"]
+    assert row["swap_rate"] == 1.0 and row["swap_oracle_mpjpe_mm"] == pytest.approx(0.0)
+    assert row["mpjpe_mm"] == pytest.approx(1e3 * e.mean())
+    d = b.detection()["all"]
+    assert (d["recall"], d["precision"], d["false_person_frames"]) == (1.0, 0.5, 1.0)
+    b.add("generic", [], [gt])  # a miss
+    assert b.detection()["generic"]["recall"] == 0.5

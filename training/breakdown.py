@@ -1,0 +1,202 @@
+"""Where the errors are: accuracy per view (front / side / back) and per sensor, the left/right
+swap oracle, and person detection recall and precision, for every estimator on the same frames.
+
+    python -m unipose_training.breakdown --data data/synthetic/test data/robot/cross \\
+        --estimators baseline depth depth+learned pointcloud teacher_pointcloud fused --out reports/breakdown
+
+* **View** of a ground-truth person: the angle between their facing direction (perpendicular to
+  the shoulder line, from the torso's up direction) and the direction to the camera: front
+  < 45 deg, back > 135 deg, side otherwise.
+* **Swap oracle**: the MPJPE if left and right were swapped wherever that is better (per
+  person); the **swap rate** is the share of matched people whose swapped skeleton is more than
+  20 mm closer to the truth.
+* **Detection**: a ground-truth person is found when a prediction is matched to them
+  (:func:`unipose_ros.core.metrics.match_people`, mean joint distance <= 0.5 m); a prediction
+  matched to nobody is a false person.
+* **Sensor**: the ``sensor`` of the recording's generator config (``generic`` for the original
+  splits).
+
+``NAME+learned`` runs the learned estimator NAME with ``detector: learned``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from unipose_ros.core.joints import ITOP15, JointSet
+from unipose_ros.core.metrics import match_people
+
+VIEWS = ("front", "side", "back")
+
+
+def person_view(joints: np.ndarray, js: JointSet = ITOP15) -> str:
+    """``front``, ``side`` or ``back``: how a person (J, 3 metres, optical frame) faces the camera."""
+    r, l_ = joints[js.index("right_shoulder")], joints[js.index("left_shoulder")]
+    up = joints[js.index("neck")] - joints[js.index("torso")]
+    forward = np.cross(up, r - l_)
+    to_cam = -joints[js.index("torso")]
+    n = np.linalg.norm(forward) * np.linalg.norm(to_cam)
+    if not np.isfinite(n) or n == 0:
+        return "side"
+    angle = np.degrees(np.arccos(np.clip(forward @ to_cam / n, -1, 1)))
+    return "front" if angle < 45 else "back" if angle > 135 else "side"
+
+
+def swap_errors(pred: np.ndarray, gt: np.ndarray, js: JointSet = ITOP15) -> tuple[np.ndarray, np.ndarray]:
+    """Per-joint errors (J,) metres of ``pred`` against ``gt`` and against ``gt`` with left and
+    right swapped."""
+    return np.linalg.norm(pred - gt, axis=-1), np.linalg.norm(pred - gt[js.flip_permutation], axis=-1)
+
+
+class Breakdown:
+    """Accumulates per-person records of one estimator."""
+
+    def __init__(self, js: JointSet = ITOP15) -> None:
+        self.js = js
+        self.people: list[dict] = []    # matched people
+        self.frames: dict[str, dict] = defaultdict(lambda: {"frames": 0, "people": 0, "found": 0, "false": 0,
+                                                            "false_frames": 0})
+        self.ms: list[float] = []
+
+    def add(self, sensor: str, pred: list[np.ndarray], gt: list[np.ndarray]) -> None:
+        pairs = match_people(pred, gt)
+        f = self.frames[sensor]
+        f["frames"] += 1
+        f["people"] += len(gt)
+        f["found"] += len(pairs)
+        f["false"] += len(pred) - len(pairs)
+        f["false_frames"] += int(len(pred) > len(pairs))
+        for i, j in pairs:
+            e, s = swap_errors(pred[i], gt[j], self.js)
+            e = np.where(np.isfinite(e), e, 10.0)
+            s = np.where(np.isfinite(s), s, 10.0)
+            self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "mpjpe": float(e.mean()),
+                                "swap_mpjpe": float(min(e.mean(), s.mean())), "pck10": float((e < 0.1).mean()),
+                                "swapped": bool(s.mean() < e.mean() - 0.02)})
+
+    def table(self, key: str) -> dict[str, dict]:
+        """Group -> metrics over matched people (``key``: "view" or "sensor"), plus "all"."""
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for p in self.people:
+            groups[p[key]].append(p)
+            groups["all"].append(p)
+        out = {}
+        for g, ps in groups.items():
+            out[g] = {"people": len(ps), "mpjpe_mm": 1e3 * float(np.mean([p["mpjpe"] for p in ps])),
+                      "map_10cm_matched": float(np.mean([p["pck10"] for p in ps])),
+                      "swap_oracle_mpjpe_mm": 1e3 * float(np.mean([p["swap_mpjpe"] for p in ps])),
+                      "swap_rate": float(np.mean([p["swapped"] for p in ps]))}
+        return out
+
+    def detection(self) -> dict[str, dict]:
+        tot = defaultdict(int)
+        out = {}
+        for s, f in self.frames.items():
+            out[s] = _det_row(f)
+            for k, v in f.items():
+                tot[k] += v
+        out["all"] = _det_row(tot)
+        return out
+
+
+def _det_row(f: dict) -> dict:
+    found_pred = f["found"]
+    return {"frames": f["frames"], "people": f["people"], "recall": f["found"] / max(f["people"], 1),
+            "precision": found_pred / max(found_pred + f["false"], 1),
+            "false_person_frames": f["false_frames"] / max(f["frames"], 1)}
+
+
+def recording_sensor(rec: Path) -> str:
+    """The sensor preset a synthetic recording was generated with (``generic`` when none)."""
+    meta = rec / "generator.json"
+    if meta.exists():
+        cfg = json.loads(meta.read_text()).get("config", {})
+        return cfg.get("sensor") or "generic"
+    return "unknown"
+
+
+def build(spec: str):
+    """An estimator from a ``NAME`` or ``NAME+DETECTOR`` spec (``registry.parse_spec``)."""
+    from unipose_ros.estimators.registry import build_estimator, parse_spec
+
+    name, config = parse_spec(spec)
+    return build_estimator(name, config=config)
+
+
+def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
+    """Every estimator of ``names`` on every ``frame_stride``-th frame of the recordings under
+    ``data``: per-view, per-sensor and detection tables."""
+    from tqdm import tqdm
+
+    from unipose_training.evaluate import find_recordings, iter_recording_pairs
+
+    recs = [r for d in data for r in find_recordings(d)]
+    estimators = {n: build(n) for n in names}
+    stats = {n: Breakdown() for n in names}
+    for rec in tqdm(recs, unit="rec", desc="breakdown"):
+        sensor = recording_sensor(rec)
+        for frame, truth in iter_recording_pairs([rec], ITOP15, frame_stride):
+            gt = [g.joints.astype(np.float64) for g in truth]
+            for n, est in estimators.items():
+                t0 = time.perf_counter()
+                poses = est.estimate(frame)
+                stats[n].ms.append(1e3 * (time.perf_counter() - t0))
+                stats[n].add(sensor, [p.joints.astype(np.float64) for p in poses], gt)
+    for est in estimators.values():
+        est.close()
+    return {n: {"view": s.table("view"), "sensor": s.table("sensor"), "detection": s.detection(),
+                "latency_ms_p50": float(np.median(s.ms)) if s.ms else None}
+            for n, s in stats.items()} | {"recordings": [str(r) for r in recs]}
+
+
+def markdown(result: dict) -> str:
+    names = [k for k in result if k != "recordings"]
+    lines = []
+    for key in ("view", "sensor"):
+        groups = sorted({g for n in names for g in result[n][key]}, key=lambda g: (g == "all", VIEWS.index(g)
+                                                                                  if g in VIEWS else 9, g))
+        lines += [f"\n**Per {key}** (matched people: MPJPE mm / mAP@10cm of the matched / swap-oracle MPJPE mm / "
+                  "swap rate)\n", "| estimator | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+        for n in names:
+            cells = []
+            for g in groups:
+                r = result[n][key].get(g)
+                cells.append("-" if r is None else f"{r['mpjpe_mm']:.0f} / {r['map_10cm_matched']:.2f} / "
+                             f"{r['swap_oracle_mpjpe_mm']:.0f} / {r['swap_rate']:.2f} (n={r['people']})")
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    groups = sorted({g for n in names for g in result[n]["detection"]}, key=lambda g: (g == "all", g))
+    lines += ["\n**Detection** (recall / precision / frames with a false person)\n",
+              "| estimator | " + " | ".join(groups) + " | p50 ms |", "|---|" + "---|" * (len(groups) + 1)]
+    for n in names:
+        d = result[n]["detection"]
+        cells = [f"{d[g]['recall']:.3f} / {d[g]['precision']:.3f} / {d[g]['false_person_frames']:.3f}" if g in d
+                 else "-" for g in groups]
+        lines.append(f"| {n} | " + " | ".join(cells) + f" | {result[n]['latency_ms_p50']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, nargs="+", required=True, help="recordings or folders of recordings")
+    ap.add_argument("--estimators", nargs="+",
+                    default=["baseline", "depth", "depth+learned", "pointcloud", "teacher_pointcloud", "fused"])
+    ap.add_argument("--frame-stride", type=int, default=1)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    result = run(args.data, args.estimators, args.frame_stride)
+    table = markdown(result)
+    print(table)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "breakdown.json").write_text(json.dumps(result, indent=1))
+        (args.out / "breakdown.md").write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
