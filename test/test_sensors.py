@@ -145,3 +145,18 @@ def test_views_sample_camera_height_pitch_and_distance():
     assert pitches.min() >= -30.5 - 3 and pitches.max() <= 15.5 + 3 and np.ptp(pitches) > 25
     assert min(near) >= 0.8 and max(far) <= 5.0
     assert 0.2 < walls / 200 < 0.45  # wall_behind_p = 0.3 (plus rooms that are short anyway)
+
+
+def test_furniture_pieces_stand_on_the_floor_at_their_place():
+    from unipose_ros.synthetic.furniture import KINDS, random_furniture
+
+    rng = np.random.default_rng(5)
+    for kind in KINDS:
+        for _ in range(5):
+            obj = random_furniture(rng, np.array([2.0, -1.0]), (kind,))
+            v, t = obj.vertices, obj.triangles
+            assert t.min() >= 0 and t.max() < len(v) and v.dtype == np.float32
+            assert abs(v[:, 2].min()) < 1e-5, kind  # on the floor
+            centre = (v[:, :2].min(0) + v[:, :2].max(0)) / 2
+            assert np.linalg.norm(centre - [2.0, -1.0]) < 0.8, kind
+            assert 0.3 < v[:, 2].max() < 2.2 and np.ptp(v[:, 0]) < 2.5, kind

@@ -16,7 +16,8 @@ swap oracle, and person detection recall and precision, for every estimator on t
 * **Sensor**: the ``sensor`` of the recording's generator config (``generic`` for the original
   splits).
 
-``NAME+learned`` runs the learned estimator NAME with ``detector: learned``.
+``NAME+learned`` runs the learned estimator NAME with ``detector: learned``; ``NAME@PATH`` with the
+checkpoint PATH instead of the bundled one (``depth+learned@runs/depth/best.pt``).
 """
 from __future__ import annotations
 
@@ -121,11 +122,13 @@ def recording_sensor(rec: Path) -> str:
 
 
 def build(spec: str):
-    """An estimator from a ``NAME`` or ``NAME+DETECTOR`` spec (``registry.parse_spec``)."""
+    """An estimator from a ``NAME[+DETECTOR][@CHECKPOINT]`` spec (``registry.parse_spec``; the
+    checkpoint replaces the bundled one)."""
     from unipose_ros.estimators.registry import build_estimator, parse_spec
 
+    spec, _, checkpoint = spec.partition("@")
     name, config = parse_spec(spec)
-    return build_estimator(name, config=config)
+    return build_estimator(name, config=config, checkpoint=checkpoint or None)
 
 
 def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:

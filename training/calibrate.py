@@ -70,16 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, required=True, help="recordings with ground truth (not the test split)")
     ap.add_argument("--keep", type=float, default=0.98, help="fraction of real people to keep")
     ap.add_argument("--frame-stride", type=int, default=5)
+    ap.add_argument("--detector", choices=("geometric", "learned"), default=None,
+                    help="how people are found (default: learned for a checkpoint trained on masked crops, "
+                         "else the LearnedConfig default)")
     args = ap.parse_args(argv)
     from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator
     from unipose_ros.models import load_checkpoint
     from unipose_training.evaluate import find_recordings
 
     loaded = load_checkpoint(args.checkpoint)
-    est = LearnedEstimator(loaded, config=LearnedConfig(min_person_score=0.0))
+    detector = args.detector or ("learned" if loaded.crop.mask_people else LearnedConfig.detector)
+    est = LearnedEstimator(loaded, config=LearnedConfig(min_person_score=0.0, detector=detector))
     people, objects = score_samples(est, find_recordings(args.data), args.frame_stride)
     calibration = write_calibration(loaded, args.checkpoint, people, objects, args.keep, data=str(args.data),
-                                    frame_stride=args.frame_stride)
+                                    frame_stride=args.frame_stride, detector=detector)
     print(f"{args.checkpoint}: min_person_score {calibration['min_person_score']:.2f} keeps "
           f"{100 * calibration['keep_people']:.1f} % of {people.size} people and "
           f"{100 * calibration['keep_objects']:.1f} % of {objects.size} object proposals")

@@ -34,6 +34,9 @@ class DetectorConfig:
         nms_kernel: heatmap peaks are local maxima in this window (output pixels).
         mask_dilate: each person's mask grows by this many output pixels (a stride-4 mask is
             coarse: the margin keeps thin limbs whole).
+        assign_radius: a mask pixel joins the person whose centre its offset points at only when
+            it points within this many output pixels of it (else it is nobody's: mask pixels on
+            objects point nowhere in particular).
     """
 
     width: int = 320
@@ -43,6 +46,7 @@ class DetectorConfig:
     min_pixels: int = 12
     nms_kernel: int = 7
     mask_dilate: int = 1
+    assign_radius: float = 6.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,6 +171,8 @@ def decode_instances(out: np.ndarray, config: DetectorConfig) -> tuple[np.ndarra
     target = np.stack([px + out[2, py, px] * OFFSET_SCALE, py + out[3, py, px] * OFFSET_SCALE], 1)
     d = np.linalg.norm(target[:, None, :] - peaks[None], axis=-1)  # (N, K)
     k = d.argmin(1)
+    near = d[np.arange(len(k)), k] <= config.assign_radius
+    py, px, k = py[near], px[near], k[near]
     labels[py, px] = k
     counts = np.bincount(k, minlength=len(peaks))
     keep = counts >= config.min_pixels

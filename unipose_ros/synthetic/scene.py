@@ -151,9 +151,11 @@ class ViewConfig:
         area_width_m: width of the people area (m).
         wall_behind_p: probability that the back wall stands 0.2-0.6 m behind the people area
             (people against a wall).
-        occluder_p: probability of a furniture piece (a box 0.4-1.1 m high) between the camera
-            and the people area, hiding legs or the lower body.
+        occluder_p: probability of a piece of furniture (a table, chair or sofa) between the
+            camera and the people area, hiding legs or the lower body.
         clutter: boxes and cylinders elsewhere in the room.
+        furniture: chairs, tables, sofas, shelves and plants around the people area
+            (``synthetic.furniture``), in view of the camera.
     """
 
     camera_height_m: tuple[float, float] = (0.4, 2.0)
@@ -163,6 +165,7 @@ class ViewConfig:
     wall_behind_p: float = 0.3
     occluder_p: float = 0.3
     clutter: int = 4
+    furniture: int = 3
 
 
 def random_view(rng: np.random.Generator, view: ViewConfig) -> tuple[Room, CameraPose]:
@@ -185,11 +188,18 @@ def random_view(rng: np.random.Generator, view: ViewConfig) -> tuple[Room, Camer
         if x.max() < near - 0.3 or x.min() > far + 0.3 or y.max() < -hw - 0.3 or y.min() > hw + 0.3:
             keep.append(o)
     room.objects = keep
-    size = np.array([rng.uniform(0.4, 0.9), rng.uniform(0.5, 1.4), rng.uniform(0.4, 1.1)])
-    cx = near - rng.uniform(0.25, 0.6) - size[0] / 2  # just in front of the people area
-    if rng.random() < view.occluder_p and cx - size[0] / 2 > 0.5:
-        v, t = box(np.array([cx, rng.uniform(-hw, hw), size[2] / 2]), size, rng.uniform(-0.3, 0.3))
-        room.objects.append(SceneObject(v, t, rng.uniform(0.1, 0.9, 3), "plain"))
+    from unipose_ros.synthetic.furniture import random_furniture
+
+    cx = near - rng.uniform(0.5, 0.9)  # just in front of the people area
+    if rng.random() < view.occluder_p and cx > 0.9:
+        room.objects.append(random_furniture(rng, np.array([cx, rng.uniform(-hw, hw)]), ("table", "chair", "sofa"),
+                                             yaw=rng.uniform(-0.4, 0.4) + np.pi / 2 * rng.integers(0, 4)))
+    for _ in range(view.furniture):  # beside and behind the people area, where the camera sees
+        for _try in range(10):
+            xy = np.array([rng.uniform(max(1.0, near - 0.5), far + 2.0), rng.uniform(-hw - 2.0, hw + 2.0)])
+            if not (near - 0.6 < xy[0] < far + 0.6 and -hw - 0.6 < xy[1] < hw + 0.6):
+                room.objects.append(random_furniture(rng, xy))
+                break
     h = rng.uniform(*view.camera_height_m)
     pos = np.array([rng.uniform(-0.2, 0.2), rng.uniform(-0.2, 0.2), h])
     target = np.array([(near + far) / 2, 0.0, 0.9])
