@@ -206,3 +206,41 @@ def test_missing_camera_info_warns_and_processing_starts_once_it_arrives(rig):
     assert published() == []
     inputs.send(good(T0 + 10 * PERIOD))
     assert wait_for(lambda: T0 + 10 * PERIOD in published(), 10.0)
+
+
+def test_diagnostics_go_to_warn_on_bad_input_and_back_to_ok(ros_context, spin, namespace):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    node = PoseNode(estimator=CentroidEstimator(), context=ros_context, namespace=namespace,
+                    parameter_overrides=[Parameter("diagnostics_period_s", value=0.2),
+                                         Parameter("diagnostics_window_s", value=1.0),
+                                         Parameter("expected_rate_hz", value=10.0),
+                                         Parameter("no_input_warn_s", value=0.0)])
+    inputs = InputPublisher(ros_context, namespace, ("image", "depth", "info"))
+    out = Collector(ros_context, {"/diagnostics": DiagnosticArray})
+    spin(node, inputs.node, out.node)
+    assert inputs.wait_connected() and out.wait_connected()
+    me = node.get_fully_qualified_name()
+
+    def levels():
+        return [s.level for m in out.messages("/diagnostics") for s in m.status if s.hardware_id == me]
+
+    stamp = T0
+    for _ in range(12):  # 1.2 s of corrupted colour images at 10 Hz
+        stamp += 100_000_000
+        inputs.send(_no_points(truncated_image(stamp)))
+        time.sleep(0.1)
+    assert wait_for(lambda: DiagnosticStatus.ERROR in levels() or DiagnosticStatus.WARN in levels(), 5.0), levels()
+    bad_seen = len(levels())
+    for _ in range(30):  # 3 s of good frames at 10 Hz: the window becomes clean
+        stamp += 100_000_000
+        inputs.send(_no_points(good(stamp)))
+        time.sleep(0.1)
+    assert wait_for(lambda: levels()[-1] == DiagnosticStatus.OK, 5.0), levels()[bad_seen:]
+    assert node.diagnostic_level == "ok"
+    assert node.errors.counts.get("SizeMismatchError/image", 0) >= 1  # still counted (cumulative)
+
+
+def _no_points(msgs: dict) -> dict:
+    msgs.pop("points", None)
+    return msgs

@@ -216,3 +216,22 @@ def test_parameters_validation_names_the_problem():
         validate(PoseNodeParams(qos_reliability="fast"))
     with pytest.raises(ValueError, match="sync_tolerance_s"):
         validate(PoseNodeParams(sync_tolerance_s=-0.1))
+
+
+def test_diagnostic_level_over_a_window_and_recovery():
+    from unipose_ros.ros.diagnostics import ERROR, OK, WARN, ErrorReporter, diagnostic_level
+
+    now = [0.0]
+    rep = ErrorReporter(lambda text: None, period_s=1.0, clock=lambda: now[0])
+    for _ in range(3):
+        rep.report("EncodingError/image", "bad")
+    assert rep.recent(5.0) == {"EncodingError/image": 3}
+    level, text = diagnostic_level(rep.recent(5.0), synced=10, published=7, input_rate_hz=15.0, window_s=5.0)
+    assert level == WARN and "EncodingError/image=3" in text
+    assert diagnostic_level({}, synced=10, published=0, input_rate_hz=15.0, window_s=5.0)[0] == ERROR
+    assert diagnostic_level({}, 10, 10, 9.0, 5.0, expected_rate_hz=15.0)[0] == WARN   # 60 % of the rate
+    assert diagnostic_level({}, 10, 10, 14.0, 5.0, expected_rate_hz=15.0) == (OK, "ok")
+    assert diagnostic_level({}, 0, 0, 0.0, 5.0, idle_s=8.0, no_input_warn_s=5.0)[0] == WARN
+    now[0] = 6.0  # the errors left the window: healthy again
+    assert rep.recent(5.0) == {} and rep.counts["EncodingError/image"] == 3
+    assert diagnostic_level(rep.recent(5.0), 10, 10, 15.0, 5.0)[0] == OK

@@ -53,6 +53,7 @@ class ErrorReporter:
         self._log, self.period_s, self._clock = log, float(period_s), clock
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._times: dict[str, deque[float]] = {}
         self.counts: dict[str, int] = {}
         self.logged: dict[str, int] = {}
         self.last_message: dict[str, str] = {}
@@ -64,6 +65,7 @@ class ErrorReporter:
             now = self._clock()
             n = self.counts.get(kind, 0) + 1
             self.counts[kind] = n
+            self._times.setdefault(kind, deque(maxlen=10_000)).append(now)
             self.last_message[kind] = message
             last = self._last.get(kind)
             if last is not None and now - last < self.period_s:
@@ -83,6 +85,13 @@ class ErrorReporter:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    def recent(self, window_s: float) -> dict[str, int]:
+        """Kind -> occurrences in the last ``window_s`` seconds (kinds with none left out)."""
+        with self._lock:
+            cutoff = self._clock() - window_s
+            out = {k: sum(1 for t in ts if t >= cutoff) for k, ts in self._times.items()}
+        return {k: n for k, n in out.items() if n}
+
 
 class RateMeter:
     """Events per second over a sliding window of ``window_s`` seconds."""
@@ -96,6 +105,11 @@ class RateMeter:
         self.count += 1
         self._times.append(self._clock())
         self._trim()
+
+    def recent(self) -> int:
+        """Events in the window."""
+        self._trim()
+        return len(self._times)
 
     def rate(self) -> float:
         self._trim()
@@ -122,10 +136,11 @@ class NodeStats:
     """
 
     def __init__(self, inputs: tuple[str, ...], clock: Callable[[], float] = time.monotonic,
-                 window: int = 100) -> None:
+                 window: int = 100, window_s: float = 5.0) -> None:
         self._lock = threading.Lock()
-        self.inputs = {name: RateMeter(clock=clock) for name in inputs}
-        self.frames = RateMeter(clock=clock)
+        self.inputs = {name: RateMeter(window_s, clock) for name in inputs}
+        self.frames = RateMeter(window_s, clock)
+        self.synced = RateMeter(window_s, clock)
         self.processed = 0
         self.published = 0
         self.latency_s: deque[float] = deque(maxlen=window)
@@ -135,6 +150,16 @@ class NodeStats:
     def on_input(self, name: str) -> None:
         with self._lock:
             self.inputs[name].tick()
+
+    def on_synced(self) -> None:
+        """A complete synchronised input set arrived."""
+        with self._lock:
+            self.synced.tick()
+
+    def window(self) -> tuple[int, int, float]:
+        """(synchronised sets, published frames) in the window, and the synchronised input rate (Hz)."""
+        with self._lock:
+            return self.synced.recent(), self.frames.recent(), self.synced.rate()
 
     def on_processed(self, estimator_s: float) -> None:
         with self._lock:
@@ -163,19 +188,46 @@ class NodeStats:
             return out
 
 
+OK, WARN, ERROR = "ok", "warn", "error"
+
+
+def diagnostic_level(recent_errors: dict[str, int], synced: int, published: int, input_rate_hz: float,
+                     window_s: float, expected_rate_hz: float = 0.0, idle_s: float = 0.0,
+                     no_input_warn_s: float = 0.0) -> tuple[str, str]:
+    """The node's health over the recent window, as (``ok`` | ``warn`` | ``error``, message).
+
+    Args:
+        recent_errors: kind -> errors in the window (``ErrorReporter.recent``).
+        synced, published: synchronised input sets received and frames published in the window.
+        input_rate_hz: synchronised input rate over the window.
+        window_s: the window (s), for the messages.
+        expected_rate_hz: the camera's rate; below 70 % of it is a WARN (0: no check).
+        idle_s: seconds since the last synchronised input; ``no_input_warn_s`` > 0 warns past it.
+    ERROR: input arrived but nothing was published in the window. WARN: no input for too long,
+    errors in the window, or a low input rate. OK otherwise: a node recovers by itself once its
+    inputs are healthy for one window.
+    """
+    errs = ", ".join(f"{k}={v}" for k, v in sorted(recent_errors.items()))
+    if synced > 0 and published == 0:
+        return ERROR, (f"no frame published in the last {window_s:g} s although {synced} input sets arrived"
+                       + (f": {errs}" if errs else ""))
+    if no_input_warn_s > 0 and idle_s > no_input_warn_s:
+        return WARN, f"no input for {idle_s:.0f} s"
+    if errs:
+        return WARN, f"input errors in the last {window_s:g} s: {errs}"
+    if expected_rate_hz > 0 and input_rate_hz < 0.7 * expected_rate_hz:
+        return WARN, f"input at {input_rate_hz:.1f} Hz, expected {expected_rate_hz:g} Hz"
+    return OK, "ok"
+
+
 def diagnostic_array(stamp, name: str, hardware_id: str, values: dict[str, object],
-                     errors: dict[str, int], warn: str = "") -> DiagnosticArray:
-    """One DiagnosticStatus (OK, WARN when ``warn`` is set or errors were counted) in a
-    DiagnosticArray stamped ``stamp`` (builtin_interfaces/Time)."""
+                     errors: dict[str, int], level: str = OK, message: str = "ok") -> DiagnosticArray:
+    """One DiagnosticStatus at ``level`` (:func:`diagnostic_level`) with the values and the
+    cumulative error counts, in a DiagnosticArray stamped ``stamp`` (builtin_interfaces/Time)."""
     status = DiagnosticStatus()
     status.name, status.hardware_id = name, hardware_id
-    bad = {k: v for k, v in errors.items() if v}
-    if warn or bad:
-        status.level = DiagnosticStatus.WARN
-        status.message = warn or "input errors: " + ", ".join(f"{k}={v}" for k, v in bad.items())
-    else:
-        status.level = DiagnosticStatus.OK
-        status.message = "ok"
+    status.level = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}[level]
+    status.message = message
     kv = [KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
           for k, v in values.items()]
     kv += [KeyValue(key=f"errors_{k}", value=str(v)) for k, v in errors.items()]

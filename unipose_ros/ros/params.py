@@ -42,6 +42,8 @@ class PoseNodeParams:
     no_input_warn_s: float = 5.0
     error_throttle_s: float = 5.0
     diagnostics_period_s: float = 1.0
+    diagnostics_window_s: float = 5.0
+    expected_rate_hz: float = 0.0
 
 
 DESCRIPTIONS: dict[str, str] = {
@@ -79,6 +81,11 @@ DESCRIPTIONS: dict[str, str] = {
     "error_throttle_s": "The same input error is logged at most once per this period (s).",
     "diagnostics_period_s": "Period (s) of diagnostic_msgs/DiagnosticArray on /diagnostics; "
                             "0 disables.",
+    "diagnostics_window_s": "The diagnostic level looks at this recent window (s): WARN while input "
+                            "errors or a low input rate fall in it, ERROR when no frame was published "
+                            "in it although input arrived, OK again once the window is clean.",
+    "expected_rate_hz": "Expected synchronised input rate (Hz, the camera's frame rate); a rate "
+                        "below 70 % of it over the window is a WARN. 0 disables the check.",
 }
 
 
@@ -132,7 +139,9 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"qos_depth {p.qos_depth}: use >= 1")
     if not 0.0 <= p.min_joint_confidence <= 1.0:
         problems.append(f"min_joint_confidence {p.min_joint_confidence}: use 0..1")
-    for name in ("no_input_warn_s", "error_throttle_s", "diagnostics_period_s"):
+    if p.diagnostics_window_s <= 0:
+        problems.append(f"diagnostics_window_s {p.diagnostics_window_s}: use > 0 s (e.g. 5)")
+    for name in ("no_input_warn_s", "error_throttle_s", "diagnostics_period_s", "expected_rate_hz"):
         if getattr(p, name) < 0:
             problems.append(f"{name} {getattr(p, name)}: use >= 0")
     if problems:

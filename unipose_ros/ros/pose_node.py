@@ -30,7 +30,7 @@ from unipose_ros.core.pose import PersonPose
 from unipose_ros.core.tracking import SkeletonTracker
 from unipose_ros.estimators.base import Estimator
 from unipose_ros.ros import publishers
-from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array, log_at
+from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array, diagnostic_level, log_at
 from unipose_ros.ros.params import PoseNodeParams, declare_parameters, read_parameters
 from unipose_ros.ros.qos import input_qos, output_qos
 from unipose_ros.ros.sync import LatestOnly, StampSynchronizer, SyncedSet
@@ -134,7 +134,7 @@ class PoseNode(Node):
         slots = ("image", "depth", "info") + (("points",) if p.use_points else ())
         self.sync = StampSynchronizer(slots, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
                                       sticky=("info",))
-        self.stats = NodeStats(slots)
+        self.stats = NodeStats(slots, window_s=p.diagnostics_window_s)
         self.mailbox: LatestOnly[SyncedSet] = LatestOnly()
         events = SubscriptionEventCallbacks(incompatible_qos=self._guarded("qos_event", self._on_incompatible_qos))
         self._subs = [self.create_subscription(
@@ -147,6 +147,7 @@ class PoseNode(Node):
                            if p.publish_markers else None)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
         self._last_input = time.monotonic()
+        self.diagnostic_level = "ok"  # of the last /diagnostics message (diagnostics.diagnostic_level)
         if p.no_input_warn_s > 0:
             self.create_timer(min(1.0, p.no_input_warn_s), self._guarded("watchdog", self._watchdog))
         if p.diagnostics_period_s > 0:
@@ -179,6 +180,7 @@ class PoseNode(Node):
         synced = self.sync.add(slot, stamp, msg)
         if synced is not None:
             self._last_input = time.monotonic()
+            self.stats.on_synced()
             self.mailbox.put(synced)
 
     def _on_incompatible_qos(self, event) -> None:
@@ -205,12 +207,16 @@ class PoseNode(Node):
         values["stale_dropped"] = self.mailbox.dropped
         values["device"] = self.params.device
         values["estimator"] = self.estimator.name
-        idle = time.monotonic() - self._last_input
-        warn = (f"no input for {idle:.0f} s" if self.params.no_input_warn_s
-                and idle > self.params.no_input_warn_s else "")
+        p = self.params
+        synced, published, rate = self.stats.window()
+        level, message = diagnostic_level(self.errors.recent(p.diagnostics_window_s), synced, published, rate,
+                                          p.diagnostics_window_s, p.expected_rate_hz,
+                                          time.monotonic() - self._last_input, p.no_input_warn_s)
+        values["input_rate_hz"] = rate
+        self.diagnostic_level = level
         self._diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(),
                                                 f"{self.get_name()}: pose", self.get_fully_qualified_name(),
-                                                values, dict(self.errors.counts), warn))
+                                                values, dict(self.errors.counts), level, message))
 
     # worker side
     def _run(self) -> None:
