@@ -95,3 +95,58 @@ def test_anchor_falls_back_to_weighted_mean():
 def test_bad_parameters():
     with pytest.raises(ValueError):
         SkeletonTracker(gate_m=0)
+
+
+def _walker(x: float, z: float = 3.0):
+    from unipose_ros.core.joints import ITOP15
+    from unipose_ros.core.pose import PersonPose
+
+    j = np.zeros((len(ITOP15), 3), np.float32) + np.array([x, 0.0, z], np.float32)
+    j[:, 1] = np.linspace(-0.8, 0.8, len(ITOP15))
+    return PersonPose(track_id=-1, joint_set=ITOP15, joints=j, confidence=np.ones(len(ITOP15), np.float32))
+
+
+def test_expiry_in_seconds_whatever_the_frame_rate():
+    tr = SkeletonTracker(max_age_s=0.5, max_missed=1000)
+    first = tr.update([_walker(0.0)], stamp_s=10.0)[0].track_id
+    assert tr.update([], stamp_s=10.4) == [] and len(tr.tracks) == 1      # 0.4 s unseen: kept
+    assert tr.update([_walker(0.05)], stamp_s=10.45)[0].track_id == first
+    tr.update([], stamp_s=10.9)
+    tr.update([], stamp_s=11.0)                                           # 0.55 s unseen: gone
+    assert tr.tracks == [] and tr.update([_walker(0.05)], stamp_s=11.05)[0].track_id != first
+
+
+def test_velocity_in_metres_per_second_predicts_across_dropped_frames():
+    tr = SkeletonTracker(gate_m=0.3, max_age_s=2.0)
+    for k in range(5):  # 1 m/s at 10 Hz
+        tid = tr.update([_walker(0.1 * k)], stamp_s=0.1 * k)[0].track_id
+    # 0.5 s of dropped frames: 0.5 m further, beyond the gate unless the prediction uses seconds
+    assert tr.update([_walker(0.9)], stamp_s=0.9)[0].track_id == tid
+
+
+def test_min_hits_hides_the_id_of_a_one_frame_ghost_and_backwards_stamps_are_safe():
+    tr = SkeletonTracker(min_hits=3, max_age_s=1.0)
+    ids = [tr.update([_walker(0.0)], stamp_s=0.1 * k)[0].track_id for k in range(4)]
+    assert ids[:2] == [-1, -1] and ids[2] == ids[3] >= 0
+    ghost = tr.update([_walker(0.0), _walker(2.0)], stamp_s=0.4)
+    assert ghost[0].track_id == ids[3] and ghost[1].track_id == -1
+    out = tr.update([_walker(0.02)], stamp_s=0.0)  # a stamp that goes back: no crash, same id
+    assert out[0].track_id == ids[3] and np.isfinite(tr.tracks[0].velocity).all()
+
+
+def test_one_euro_smoothing_removes_jitter_and_its_lag_is_bounded():
+    from unipose_ros.core.one_euro import OneEuroFilter
+
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter(min_cutoff_hz=1.0, beta=0.7)
+    still = [f(np.array([[0.0, 0.0, 3.0]]) + rng.normal(0, 0.01, (1, 3)), k / 30) for k in range(90)]
+    assert np.std(np.array(still)[30:, 0, 0]) < 0.4 * 0.01          # jitter at rest cut by > 60 %
+    f = OneEuroFilter(min_cutoff_hz=1.0, beta=0.7)
+    moving = [f(np.array([[k / 30, 0.0, 3.0]]), k / 30)[0, 0] for k in range(120)]  # 1 m/s
+    lag_s = (120 - 1) / 30 - moving[-1]  # metres behind at 1 m/s = seconds of lag
+    expected = 1 / (2 * np.pi * (1.0 + 0.7 * 1.0))
+    assert 0.5 * expected < lag_s < 1.6 * expected, (lag_s, expected)
+    tr = SkeletonTracker(smoothing=(1.0, 0.7))
+    a = tr.update([_walker(0.0)], stamp_s=0.0)[0]
+    b = tr.update([_walker(0.1)], stamp_s=1 / 30)[0]
+    assert 0.0 < b.joints[0, 0] < 0.1 and a.track_id == b.track_id

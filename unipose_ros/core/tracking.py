@@ -3,9 +3,12 @@
 Each frame's poses are matched to live tracks by the 3D distance between the pose's root and the
 track's predicted root (last root plus a damped constant-velocity step), with a gate; the optimal
 one-to-one assignment (Hungarian, scipy) is used. Unmatched poses start new tracks; tracks missed
-for more than ``max_missed`` consecutive frames expire. Ids are small integers counted up from 0
-and never reused while the tracker lives (so a live id is never given to someone else, and a
-person who left and came back after expiry gets a new id).
+for more than ``max_missed`` consecutive frames (or, given frame times, unseen for more than
+``max_age_s`` seconds) expire. Ids are small integers counted up from 0 and never reused while
+the tracker lives (so a live id is never given to someone else, and a person who left and came
+back after expiry gets a new id). A track is tentative until it has ``min_hits`` matches: its
+poses carry ``track_id`` -1 until then (a one-frame false detection never gets an id). With
+``smoothing`` the joints of each track go through a One Euro filter (:mod:`.one_euro`).
 """
 from __future__ import annotations
 
@@ -14,19 +17,23 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from unipose_ros.core.one_euro import OneEuroFilter
 from unipose_ros.core.pose import PersonPose
 
 
 @dataclass
 class Track:
     """One live track. ``root``: last matched root (metres, optical frame); ``velocity``: metres
-    per frame; ``missed``: consecutive frames without a match."""
+    per frame (metres per second when frame times are given); ``missed``: consecutive frames
+    without a match; ``last_seen_s``: time of the last match (s) when frame times are given."""
 
     track_id: int
     root: np.ndarray
     velocity: np.ndarray
     missed: int = 0
     hits: int = 1
+    last_seen_s: float | None = None
+    smoother: OneEuroFilter | None = None
 
 
 def pose_anchor(pose: PersonPose) -> np.ndarray:
@@ -50,16 +57,30 @@ class SkeletonTracker:
         max_missed: a track not matched for more than this many consecutive frames expires.
         velocity_smoothing: weight of the newest displacement in the velocity estimate (0 turns
             prediction off, 1 uses the last displacement only).
+        max_age_s: with frame times (``update(..., stamp_s=)``), a track unseen for longer than
+            this (s) expires (instead of ``max_missed`` frames); None = frames only.
+        min_hits: matches a track needs before its id is given out.
+        smoothing: (min_cutoff_hz, beta) of a One Euro filter on every track's joints; None = off.
     """
 
-    def __init__(self, gate_m: float = 0.5, max_missed: int = 10, velocity_smoothing: float = 0.5) -> None:
+    def __init__(self, gate_m: float = 0.5, max_missed: int = 10, velocity_smoothing: float = 0.5,
+                 max_age_s: float | None = None, min_hits: int = 1,
+                 smoothing: tuple[float, float] | None = None) -> None:
         if gate_m <= 0 or max_missed < 0 or not 0.0 <= velocity_smoothing <= 1.0:
             raise ValueError("gate_m must be > 0, max_missed >= 0, velocity_smoothing in [0, 1]")
+        if (max_age_s is not None and max_age_s <= 0) or min_hits < 1:
+            raise ValueError("max_age_s must be > 0 (or None) and min_hits >= 1")
         self.gate_m = float(gate_m)
         self.max_missed = int(max_missed)
         self.velocity_smoothing = float(velocity_smoothing)
+        self.max_age_s = None if max_age_s is None else float(max_age_s)
+        self.min_hits = int(min_hits)
+        self.smoothing = smoothing
+        if smoothing is not None:
+            OneEuroFilter(*smoothing)  # validates
         self._tracks: list[Track] = []
         self._next_id = 0
+        self._last_stamp: float | None = None
 
     @property
     def tracks(self) -> list[Track]:
@@ -70,18 +91,32 @@ class SkeletonTracker:
         """Forget every track (ids keep counting up, so old ids are still not reused)."""
         self._tracks = []
 
-    def update(self, poses: list[PersonPose]) -> list[PersonPose]:
+    def _elapsed(self, track: Track, stamp_s: float | None) -> float:
+        """Frames (or seconds, with frame times) from the track's last match to now."""
+        if stamp_s is not None and track.last_seen_s is not None:
+            return max(stamp_s - track.last_seen_s, 1e-6)
+        return float(track.missed + 1)
+
+    def update(self, poses: list[PersonPose], stamp_s: float | None = None) -> list[PersonPose]:
         """Match one frame's poses to tracks.
 
         Args:
             poses: the frame's poses (any ``track_id``; not modified).
+            stamp_s: the frame's time (s, increasing); velocities and ``max_age_s`` then work in
+                seconds, whatever the frame rate (frames may be dropped).
         Returns:
-            copies of ``poses``, same order, with ``track_id`` set. Poses with no finite joint get
+            copies of ``poses``, same order, with ``track_id`` set (-1 while a track is
+            tentative) and, with ``smoothing``, filtered joints. Poses with no finite joint get
             ``track_id`` -1 and do not touch the tracks.
         """
+        if stamp_s is not None:  # a time that does not advance (a replay restarted, a bad stamp)
+            if self._last_stamp is not None and not stamp_s > self._last_stamp:  # counts as 1/30 s later
+                stamp_s = self._last_stamp + 1.0 / 30.0
+            self._last_stamp = stamp_s
         anchors = np.array([pose_anchor(p) for p in poses]).reshape(-1, 3)
         valid = np.isfinite(anchors).all(axis=1)
-        predicted = np.array([t.root + (t.missed + 1) * t.velocity for t in self._tracks]).reshape(-1, 3)
+        predicted = np.array([t.root + self._elapsed(t, stamp_s) * t.velocity for t in self._tracks]).reshape(-1, 3)
+        track_of: dict[int, Track] = {}
         ids = np.full(len(poses), -1, dtype=int)
         det_idx = np.flatnonzero(valid)
         matched_tracks: set[int] = set()
@@ -94,26 +129,46 @@ class SkeletonTracker:
                     continue
                 track = self._tracks[c]
                 new_root = anchors[det_idx[r]]
-                step = (new_root - track.root) / (track.missed + 1)
+                step = (new_root - track.root) / self._elapsed(track, stamp_s)
                 a = self.velocity_smoothing
                 track.velocity = (1 - a) * track.velocity + a * step if track.hits > 1 else a * step
                 track.root = new_root
                 track.missed = 0
                 track.hits += 1
+                track.last_seen_s = stamp_s
                 ids[det_idx[r]] = track.track_id
+                track_of[int(det_idx[r])] = track
                 matched_tracks.add(c)
         survivors: list[Track] = []
         for c, track in enumerate(self._tracks):
             if c not in matched_tracks:
-                track.missed += 1  # coasts: predicted at root + (missed + 1) * velocity
-                if track.missed > self.max_missed:
+                track.missed += 1  # coasts: predicted at root + elapsed * velocity
+                if self.max_age_s is not None and stamp_s is not None and track.last_seen_s is not None:
+                    if stamp_s - track.last_seen_s > self.max_age_s:
+                        continue
+                elif track.missed > self.max_missed:
                     continue
             survivors.append(track)
         self._tracks = survivors
         for i in det_idx:
             if ids[i] < 0:
-                track = Track(track_id=self._next_id, root=anchors[i].copy(), velocity=np.zeros(3))
+                track = Track(track_id=self._next_id, root=anchors[i].copy(), velocity=np.zeros(3),
+                              last_seen_s=stamp_s)
+                if self.smoothing is not None:
+                    track.smoother = OneEuroFilter(*self.smoothing)
                 self._next_id += 1
                 self._tracks.append(track)
                 ids[i] = track.track_id
-        return [replace(p, track_id=int(ids[i])) for i, p in enumerate(poses)]
+                track_of[int(i)] = track
+        out = []
+        for i, p in enumerate(poses):
+            track = track_of.get(i)
+            if track is None:
+                out.append(replace(p, track_id=-1))
+                continue
+            joints = p.joints
+            if track.smoother is not None:
+                t = stamp_s if stamp_s is not None else float(track.hits)
+                joints = track.smoother(p.joints, t).astype(p.joints.dtype)
+            out.append(replace(p, track_id=track.track_id if track.hits >= self.min_hits else -1, joints=joints))
+        return out

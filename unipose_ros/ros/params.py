@@ -44,6 +44,11 @@ class PoseNodeParams:
     diagnostics_period_s: float = 1.0
     diagnostics_window_s: float = 5.0
     expected_rate_hz: float = 0.0
+    tracker_gate_m: float = 0.5
+    tracker_max_age_s: float = 0.7
+    tracker_min_hits: int = 1
+    smoothing_min_cutoff_hz: float = 0.0
+    smoothing_beta: float = 0.7
 
 
 DESCRIPTIONS: dict[str, str] = {
@@ -86,6 +91,13 @@ DESCRIPTIONS: dict[str, str] = {
                             "in it although input arrived, OK again once the window is clean.",
     "expected_rate_hz": "Expected synchronised input rate (Hz, the camera's frame rate); a rate "
                         "below 70 % of it over the window is a WARN. 0 disables the check.",
+    "tracker_gate_m": "A person farther than this (m) from a track's predicted position starts a new track.",
+    "tracker_max_age_s": "A track unseen for longer than this (s, input stamps) expires; its id is never reused.",
+    "tracker_min_hits": "Frames a track must be seen in before its id is published (before that the "
+                        "skeleton carries track id -1 and gets no TF frames).",
+    "smoothing_min_cutoff_hz": "One Euro filter on each track's joints: cutoff (Hz) of a still joint; "
+                               "0 disables smoothing (1.0 with beta 0.7: 55 ms lag at 1 m/s, measured at 30 Hz).",
+    "smoothing_beta": "One Euro filter: cutoff increase per m/s of joint speed (more: less lag when moving).",
 }
 
 
@@ -139,6 +151,13 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"qos_depth {p.qos_depth}: use >= 1")
     if not 0.0 <= p.min_joint_confidence <= 1.0:
         problems.append(f"min_joint_confidence {p.min_joint_confidence}: use 0..1")
+    if p.tracker_gate_m <= 0 or p.tracker_max_age_s <= 0:
+        problems.append(f"tracker_gate_m {p.tracker_gate_m} and tracker_max_age_s {p.tracker_max_age_s}: use > 0")
+    if p.tracker_min_hits < 1:
+        problems.append(f"tracker_min_hits {p.tracker_min_hits}: use >= 1")
+    if p.smoothing_min_cutoff_hz < 0 or p.smoothing_beta < 0:
+        problems.append(f"smoothing_min_cutoff_hz {p.smoothing_min_cutoff_hz} and smoothing_beta "
+                        f"{p.smoothing_beta}: use >= 0 (cutoff 0 disables smoothing)")
     if p.diagnostics_window_s <= 0:
         problems.append(f"diagnostics_window_s {p.diagnostics_window_s}: use > 0 s (e.g. 5)")
     for name in ("no_input_warn_s", "error_throttle_s", "diagnostics_period_s", "expected_rate_hz"):

@@ -130,7 +130,9 @@ class PoseNode(Node):
             self._tf_buffer = tf2_ros.Buffer()
             self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
         self.estimator = estimator if estimator is not None else build_estimator(p)
-        self.tracker = SkeletonTracker()
+        self.tracker = SkeletonTracker(
+            gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
+            smoothing=(p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None)
         slots = ("image", "depth", "info") + (("points",) if p.use_points else ())
         self.sync = StampSynchronizer(slots, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
                                       sticky=("info",))
@@ -247,7 +249,7 @@ class PoseNode(Node):
                                f"{type(e).__name__}: {e}")
             return None
         self.stats.on_processed(time.perf_counter() - t0)
-        poses = self.tracker.update(poses)
+        poses = self.tracker.update(poses, stamp_s=synced.stamp_ns * 1e-9)
         header = Header(stamp=synced["image"].header.stamp, frame_id=frame.frame_id)
         if self._tf_buffer is not None:
             poses, header = self._to_target_frame(poses, header)
