@@ -235,15 +235,19 @@ class InputPublisher:
     TOPICS = {"image": "image", "depth": "depth_image", "info": "camera_info",
               "points": "points"}
 
-    def __init__(self, context, namespace: str, slots=("image", "depth", "info")) -> None:
+    def __init__(self, context, namespace: str, slots=("image", "depth", "info"), transport: str = "raw") -> None:
         from rclpy.node import Node
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
         types = {"image": Image, "depth": Image, "info": CameraInfo, "points": PointCloud2}
+        topics = dict(self.TOPICS)
+        if transport == "compressed":  # image_transport's sub-topics
+            types.update(image=CompressedImage, depth=CompressedImage)
+            topics.update(image="image/compressed", depth="depth_image/compressedDepth")
         self.node = Node("test_inputs", namespace=namespace, context=context)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.pubs = {s: self.node.create_publisher(types[s], self.TOPICS[s], qos) for s in slots}
+        self.pubs = {s: self.node.create_publisher(types[s], topics[s], qos) for s in slots}
         self.sent: dict[int, float] = {}        # stamp -> monotonic time before publishing
         self.published: dict[int, float] = {}   # stamp -> after the last publish returned
 

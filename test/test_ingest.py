@@ -425,3 +425,45 @@ def test_static_camera_info_with_zero_stamps_keeps_the_buffer_small(tmp_path):
     # the first camera_info serves every frame: each frame is emitted as soon as its colour
     # and depth are read, so at most info + colour + depth wait at once
     assert report.buffered_peak <= 3
+
+
+def test_compressed_colour_and_compressed_depth_are_read_from_bags(tmp_path):
+    import cv2
+
+    from unipose_ros.io.compressed import compress_depth, compress_rgb
+
+    comp = TS.types["sensor_msgs/msg/CompressedImage"]
+    ctype = "sensor_msgs/msg/CompressedImage"
+    rec = tmp_path / "compressed_rec"
+    log = T0
+    with RecordingWriter(rec) as w:
+        for i in range(3):
+            log += PERIOD
+            h = make_header(IMAGE, T0 + i * PERIOD, FRAME_ID)
+            w.write_message("/camera/color/camera_info", camera_info_from_camera(CAM, INFO, h), stamp_ns=log)
+            w.write_message("/camera/color/image_raw/compressed", compress_rgb(_rgb(i), comp, h, codec="png"),
+                            ctype, stamp_ns=log)
+            w.write_message("/camera/aligned_depth_to_color/image_raw/compressedDepth",
+                            compress_depth(_depth_m(i), comp, h), ctype, stamp_ns=log + 1)
+            # image_transport's plain "compressed" plugin on the depth topic: a 16-bit PNG, not depth
+            png16 = cv2.imencode(".png", np.zeros((24, 32), np.uint16))[1].reshape(-1)
+            w.write_message("/camera/aligned_depth_to_color/image_raw/compressed",
+                            comp(header=h, format="16UC1; png compressed", data=png16), ctype, stamp_ns=log + 2)
+    report = IngestReport()
+    frames = list(ingest_frames(rec, report=report))
+    assert report.topics == {"color": "/camera/color/image_raw/compressed",
+                             "depth": "/camera/aligned_depth_to_color/image_raw/compressedDepth",
+                             "camera_info": "/camera/color/camera_info"}
+    assert len(frames) == 3
+    for i, f in enumerate(frames):
+        assert np.array_equal(f.rgb, _rgb(i))  # PNG: lossless
+        np.testing.assert_allclose(f.depth, _depth_m(i), rtol=0, atol=1e-6)  # whole millimetres
+
+
+def test_raw_images_win_over_their_compressed_twins():
+    topics = dict(REALSENSE)
+    topics["/camera/aligned_depth_to_color/image_raw/compressedDepth"] = ("sensor_msgs/msg/CompressedImage", 10)
+    enc = {"/camera/color/image_raw/compressed": "rgb8",
+           "/camera/aligned_depth_to_color/image_raw/compressedDepth": "16UC1"}
+    got = detect_topics(topics, IngestConfig(), enc)
+    assert got["color"] == "/camera/color/image_raw" and got["depth"] == "/camera/aligned_depth_to_color/image_raw"

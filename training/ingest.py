@@ -42,7 +42,8 @@ from unipose_ros.core.camera import PinholeCamera
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.io.camera_info import camera_from_info, distortion_warning
-from unipose_ros.io.image import DEPTH_ENCODINGS, depth_from_image, rgb_from_image
+from unipose_ros.io.compressed import compressed_encoding, depth_from_message, rgb_from_message
+from unipose_ros.io.image import DEPTH_ENCODINGS
 from unipose_ros.io.messages import stamp_to_ns
 from unipose_ros.io.pointcloud import cloud_to_xyz
 from unipose_ros.io.typestore import ros_typestore
@@ -58,6 +59,9 @@ COLOUR_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "8UC3")
 #: Roles of the topics of one frame, and the message type each needs.
 ROLE_TYPES: dict[str, str] = {"color": IMAGE, "depth": IMAGE, "camera_info": CAMERA_INFO,
                               "points": POINT_CLOUD2}
+#: Roles that may also come as image_transport's CompressedImage ("compressed" colour,
+#: "compressedDepth" depth).
+COMPRESSIBLE = ("color", "depth")
 #: Beyond this many messages waiting in the reorder buffer the report carries a warning.
 BUFFER_WARNING = 64
 
@@ -297,8 +301,9 @@ def _check_override(role: str, topic: str, all_topics: dict[str, tuple[str, int]
     if topic not in all_topics:
         listing = "; ".join(f"{t} ({ty})" for t, (ty, _) in sorted(all_topics.items()))
         raise InputError(f"{role} topic {topic!r} is not in the recording; its topics: {listing}")
-    if all_topics[topic][0] != ROLE_TYPES[role]:
-        raise InputError(f"{role} topic {topic} is a {all_topics[topic][0]}, not a {ROLE_TYPES[role]}")
+    allowed = (ROLE_TYPES[role], COMPRESSED_IMAGE) if role in COMPRESSIBLE else (ROLE_TYPES[role],)
+    if all_topics[topic][0] not in allowed:
+        raise InputError(f"{role} topic {topic} is a {all_topics[topic][0]}, not a {' or a '.join(allowed)}")
 
 
 def detect_topics(all_topics: dict[str, tuple[str, int]], cfg: IngestConfig,
@@ -314,7 +319,10 @@ def detect_topics(all_topics: dict[str, tuple[str, int]], cfg: IngestConfig,
       names, any Image whose encoding is 16UC1/32FC1/mono16. An encoding seen in ``encodings``
       that is not a depth encoding rules a topic out.
     * color: an Image with a colour encoding (rgb8, bgr8, rgba8, bgra8, 8UC3) named
-      "color"/"colour"/"rgb", else "image_raw"/"left"; CompressedImage topics are never used.
+      "color"/"colour"/"rgb", else "image_raw"/"left".
+    * CompressedImage topics (image_transport) take part by what their first message's format
+      says: ``compressedDepth`` of 16UC1/32FC1 as depth, ``compressed`` colour as colour (a
+      compressed 16-bit image is neither); a raw Image of the same rank wins over them.
       Ties: the one sharing most of the depth topic's namespace, not "right", rectified first.
     * camera_info: the CameraInfo next to the colour image (same namespace), else next to the
       depth image (registered depth has the colour intrinsics), else the one sharing most of the
@@ -341,13 +349,16 @@ def detect_topics(all_topics: dict[str, tuple[str, int]], cfg: IngestConfig,
     def of_type(msgtype: str) -> list[str]:
         return sorted(t for t, (ty, count) in all_topics.items() if ty == msgtype and count > 0)
 
-    images, infos, clouds = of_type(IMAGE), of_type(CAMERA_INFO), of_type(POINT_CLOUD2)
+    # compressed topics count only where their first message was read (its format says what it holds)
+    compressed = {t for t in of_type(COMPRESSED_IMAGE) if t in encodings}
+    images = sorted(set(of_type(IMAGE)) | compressed)
+    infos, clouds = of_type(CAMERA_INFO), of_type(POINT_CLOUD2)
     listing = ", ".join(f"{t} ({encodings.get(t, '?')})" for t in images) or "none"
     out: dict[str, str] = {}
 
     depth = cfg.depth
     if depth is None:
-        ranked = [((tier, t), t) for t in images if t != cfg.color
+        ranked = [((tier, t in compressed, t), t) for t in images if t != cfg.color
                   if (tier := _depth_tier(t, encodings.get(t))) is not None]
         depth = _choose("depth", ranked, notes, "registered to colour first, then by name")
         if depth is None:
@@ -367,13 +378,13 @@ def detect_topics(all_topics: dict[str, tuple[str, int]], cfg: IngestConfig,
             if t == depth or tier is None:
                 continue
             n = t.lower()
-            key = (tier, "right" in n, -_common_prefix(t, depth), "rect" not in n, t)
+            key = (tier, t in compressed, "right" in n, -_common_prefix(_parent(t) if t in compressed else t, depth),
+                   "rect" not in n, t)
             ranked.append((key, t))
         color = _choose("color", ranked, notes, "named colour, nearest the depth topic, rectified")
         if color is None:
-            compressed = of_type(COMPRESSED_IMAGE)
-            hint = (f"; compressed topics {compressed} cannot be read: record raw images or "
-                    "republish with image_transport") if compressed else ""
+            unread = sorted(set(of_type(COMPRESSED_IMAGE)) - compressed)
+            hint = (f"; the compressed topics {unread} could not be read") if unread else ""
             raise InputError(f"no colour image topic found (Image topics: {listing}){hint}; "
                              "set the colour topic")
     out["color"] = color
@@ -419,7 +430,7 @@ def _ignored_reasons(all_topics: dict[str, tuple[str, int]], topics: dict[str, s
         elif msgtype == IMAGE:
             out[t] = f"image not chosen (colour {topics['color']}, depth {topics['depth']})"
         elif msgtype == COMPRESSED_IMAGE:
-            out[t] = "compressed image: not decoded (record raw images or republish with image_transport)"
+            out[t] = f"compressed image not chosen (colour {topics['color']}, depth {topics['depth']})"
         elif msgtype == CAMERA_INFO:
             out[t] = ("intrinsics given in the config" if cfg.intrinsics is not None
                       else f"camera_info of another stream (using {topics.get('camera_info')})")
@@ -490,9 +501,9 @@ def _decode(role: str, reader: Any, raw: bytes, msgtype: str) -> Any:
         return _Failure(f"undeserialisable {_ROLE_WORD[role]} message", f"{type(err).__name__}: {err}")
     try:
         if role == "color":
-            return rgb_from_image(msg), str(msg.header.frame_id)
+            return rgb_from_message(msg), str(msg.header.frame_id)
         if role == "depth":
-            return depth_from_image(msg)
+            return depth_from_message(msg)
         if role == "camera_info":
             return camera_from_info(msg, warn=False), distortion_warning(msg)
         return cloud_to_xyz(msg)
@@ -563,11 +574,13 @@ def _plan(stamps: dict[str, list[int]], cfg: IngestConfig, report: IngestReport)
 
 
 def _peek_encoding(reader: Any, conns: list[Any]) -> str | None:
-    """Encoding of the first message of an Image topic (None if it cannot be read)."""
+    """Encoding of the first message of an Image topic, or what a CompressedImage's format
+    stands for (:func:`~unipose_ros.io.compressed.compressed_encoding`); None if it cannot be read."""
     gen = reader.messages(connections=conns)
     try:
         for conn, _, raw in gen:
-            return str(reader.deserialize(raw, conn.msgtype).encoding)
+            msg = reader.deserialize(raw, conn.msgtype)
+            return compressed_encoding(msg.format) if conn.msgtype == COMPRESSED_IMAGE else str(msg.encoding)
     except Exception:  # a broken first message is reported when it is planned
         return None
     finally:
@@ -620,7 +633,7 @@ def _ingest(reader: Any, cfg: IngestConfig, report: IngestReport) -> Iterator[RG
     conns_of: dict[str, list[Any]] = {}
     for conn in reader.connections:
         conns_of.setdefault(conn.topic, []).append(conn)
-    encodings = {t: enc for t, (ty, n) in all_topics.items() if ty == IMAGE and n > 0
+    encodings = {t: enc for t, (ty, n) in all_topics.items() if ty in (IMAGE, COMPRESSED_IMAGE) and n > 0
                  if (enc := _peek_encoding(reader, conns_of[t])) is not None}
     notes: list[str] = []
     topics = detect_topics(all_topics, cfg, encodings, notes)

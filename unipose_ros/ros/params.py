@@ -36,6 +36,7 @@ class PoseNodeParams:
     publish_markers: bool = True
     marker_lifetime_s: float = 0.2
     target_frame: str = ""
+    transport: str = "raw"
     qos_reliability: str = "best_effort"
     qos_depth: int = 5
     min_joint_confidence: float = 0.3
@@ -77,6 +78,9 @@ DESCRIPTIONS: dict[str, str] = {
     "marker_lifetime_s": "Lifetime (s) of the skeleton markers, so stale people disappear.",
     "target_frame": "Frame to express outputs in (needs tf2_ros); empty: the camera optical "
                     "frame of the input image.",
+    "transport": "Image transport of colour and depth: 'raw' (sensor_msgs/Image) or 'compressed' "
+                 "(sensor_msgs/CompressedImage on image_transport's <image>/compressed, JPEG or PNG, and "
+                 "<depth_image>/compressedDepth, PNG).",
     "qos_reliability": "Reliability of the camera subscriptions: best_effort (sensor-data QoS, "
                        "matches camera drivers), reliable or system_default.",
     "qos_depth": "History depth of the camera subscriptions.",
@@ -145,6 +149,8 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"sync_queue_size {p.sync_queue_size}: use >= 1")
     if p.marker_lifetime_s < 0:
         problems.append(f"marker_lifetime_s {p.marker_lifetime_s}: use >= 0 (0 = forever)")
+    if p.transport not in ("raw", "compressed"):
+        problems.append(f"transport {p.transport!r}: use 'raw' or 'compressed'")
     if p.qos_reliability not in RELIABILITY:
         problems.append(f"qos_reliability {p.qos_reliability!r}: use one of {sorted(RELIABILITY)}")
     if p.qos_depth < 1:

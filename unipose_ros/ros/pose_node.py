@@ -39,6 +39,20 @@ from unipose_ros.ros.tf_broadcast import TfBroadcaster
 # slot name in the synchroniser -> (relative topic, message type)
 INPUTS = {"image": ("image", Image), "depth": ("depth_image", Image),
           "info": ("camera_info", CameraInfo), "points": ("points", PointCloud2)}
+#: image_transport's sub-topics of the image slots with ``transport: compressed``
+COMPRESSED_SUFFIX = {"image": "compressed", "depth": "compressedDepth"}
+
+
+def input_topic(node: Node, slot: str, transport: str) -> tuple[str, type]:
+    """(topic, message type) the node subscribes for ``slot``: the relative name resolved with the
+    node's remappings, plus image_transport's ``/compressed`` or ``/compressedDepth`` for the image
+    slots when ``transport`` is ``compressed`` (as image_transport subscribers do)."""
+    name, cls = INPUTS[slot]
+    if transport == "compressed" and slot in COMPRESSED_SUFFIX:
+        from sensor_msgs.msg import CompressedImage
+
+        return f"{node.resolve_topic_name(name)}/{COMPRESSED_SUFFIX[slot]}", CompressedImage
+    return name, cls
 
 
 def build_estimator(params: PoseNodeParams) -> Estimator:
@@ -72,7 +86,7 @@ def frame_from_messages(synced: SyncedSet) -> RGBDFrame:
     """Convert one synchronised set to an RGBDFrame; InputError (with the input named) if a
     message cannot be used."""
     from unipose_ros.io.camera_info import camera_from_info
-    from unipose_ros.io.image import depth_from_image, rgb_from_image
+    from unipose_ros.io.compressed import depth_from_message, rgb_from_message
 
     def convert(slot: str, fn):
         try:
@@ -81,8 +95,8 @@ def frame_from_messages(synced: SyncedSet) -> RGBDFrame:
             raise _tagged(type(e)(f"{INPUTS[slot][0]}: {e}"), slot) from e
 
     camera = convert("info", camera_from_info)
-    rgb = convert("image", rgb_from_image)
-    depth = convert("depth", depth_from_image)
+    rgb = convert("image", rgb_from_message)
+    depth = convert("depth", depth_from_message)
     points = None
     if "points" in synced.messages:
         from unipose_ros.io.pointcloud import cloud_to_xyz
@@ -139,8 +153,10 @@ class PoseNode(Node):
         self.stats = NodeStats(slots, window_s=p.diagnostics_window_s)
         self.mailbox: LatestOnly[SyncedSet] = LatestOnly()
         events = SubscriptionEventCallbacks(incompatible_qos=self._guarded("qos_event", self._on_incompatible_qos))
+        self.topics = {s: input_topic(self, s, p.transport) for s in slots}
         self._subs = [self.create_subscription(
-            INPUTS[s][1], INPUTS[s][0], self._guarded(f"callback/{s}", lambda msg, s=s: self._on_input(s, msg)),
+            self.topics[s][1], self.topics[s][0],
+            self._guarded(f"callback/{s}", lambda msg, s=s: self._on_input(s, msg)),
             input_qos(p.qos_reliability, p.qos_depth), event_callbacks=events) for s in slots]
         from unipose_ros.msg import Skeleton3DArray
 
@@ -162,7 +178,7 @@ class PoseNode(Node):
         self._worker.start()
         where = "cpu" if p.estimator == "baseline" else f"{p.device}, {p.precision}"
         log.info(f"estimator {self.estimator.name} ({self.estimator.joint_set.name}) on "
-                 f"{where}; inputs {[self.resolve_topic_name(INPUTS[s][0]) for s in slots]} "
+                 f"{where}; inputs {[self.resolve_topic_name(self.topics[s][0]) for s in slots]} "
                  f"({p.qos_reliability})")
 
     def _guarded(self, where: str, fn):
@@ -195,7 +211,7 @@ class PoseNode(Node):
         idle = time.monotonic() - self._last_input
         if idle < self.params.no_input_warn_s:
             return
-        got = ", ".join(f"{self.resolve_topic_name(INPUTS[s][0])}={n}"
+        got = ", ".join(f"{self.resolve_topic_name(self.topics[s][0])}={n}"
                         for s, n in self.sync.received.items())
         self.warnings.report("no_input", f"no synchronised input for {idle:.1f} s (messages "
                              f"received: {got}). Check the topic remappings, that the camera "
