@@ -291,3 +291,16 @@ def test_estimator_parameters_are_validated(ros_context, namespace, tmp_path):
     missing = tmp_path / "missing.pt"
     with pytest.raises(ValueError, match=f"{missing} does not exist"):
         node_with(None, estimator="depth", checkpoint=str(missing))
+
+
+def test_sets_older_than_max_input_age_are_dropped_and_counted(ros_context, spin, namespace):
+    node, inputs, out = setup(ros_context, spin, namespace, CentroidEstimator(), max_input_age_ms=300.0)
+    topic = f"{namespace}/skeletons"
+    now = node.get_clock().now().nanoseconds
+    old = now - 2_000_000_000  # two seconds old on arrival
+    inputs.send(make_inputs(CAMERA, old))
+    assert wait_for(lambda: node.too_old >= 1, 5.0), "the old set was not dropped"
+    fresh = node.get_clock().now().nanoseconds
+    inputs.send(make_inputs(CAMERA, fresh))
+    assert wait_for(lambda: any(stamp_ns(m) == fresh for m in out.messages(topic)), 5.0)
+    assert not any(stamp_ns(m) == old for m in out.messages(topic)) and node.too_old == 1

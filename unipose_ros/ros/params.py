@@ -45,6 +45,7 @@ class PoseNodeParams:
     diagnostics_period_s: float = 1.0
     diagnostics_window_s: float = 5.0
     expected_rate_hz: float = 0.0
+    max_input_age_ms: float = 0.0
     tracker_gate_m: float = 0.5
     tracker_max_age_s: float = 0.7
     tracker_min_hits: int = 1
@@ -95,6 +96,9 @@ DESCRIPTIONS: dict[str, str] = {
                             "in it although input arrived, OK again once the window is clean.",
     "expected_rate_hz": "Expected synchronised input rate (Hz, the camera's frame rate); a rate "
                         "below 70 % of it over the window is a WARN. 0 disables the check.",
+    "max_input_age_ms": "The worker drops a synchronised set whose stamp is older than this (ms) on the node's "
+                        "clock when it is about to be processed (a late frame is worth less than the next one); "
+                        "0 disables. Needs camera stamps on the same clock as the node (or use_sim_time).",
     "tracker_gate_m": "A person farther than this (m) from a track's predicted position starts a new track.",
     "tracker_max_age_s": "A track unseen for longer than this (s, input stamps) expires; its id is never reused.",
     "tracker_min_hits": "Frames a track must be seen in before its id is published (before that the "
@@ -157,6 +161,8 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"qos_depth {p.qos_depth}: use >= 1")
     if not 0.0 <= p.min_joint_confidence <= 1.0:
         problems.append(f"min_joint_confidence {p.min_joint_confidence}: use 0..1")
+    if p.max_input_age_ms < 0:
+        problems.append(f"max_input_age_ms {p.max_input_age_ms}: use >= 0 (0 disables)")
     if p.tracker_gate_m <= 0 or p.tracker_max_age_s <= 0:
         problems.append(f"tracker_gate_m {p.tracker_gate_m} and tracker_max_age_s {p.tracker_max_age_s}: use > 0")
     if p.tracker_min_hits < 1:

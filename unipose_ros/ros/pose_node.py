@@ -166,6 +166,7 @@ class PoseNode(Node):
         self.tf = TfBroadcaster(self) if p.publish_tf else None
         self._last_input = time.monotonic()
         self.diagnostic_level = "ok"  # of the last /diagnostics message (diagnostics.diagnostic_level)
+        self.too_old = 0  # sets dropped by max_input_age_ms
         if p.no_input_warn_s > 0:
             self.create_timer(min(1.0, p.no_input_warn_s), self._guarded("watchdog", self._watchdog))
         if p.diagnostics_period_s > 0:
@@ -223,6 +224,7 @@ class PoseNode(Node):
         values = dict(self.stats.snapshot())
         values.update({f"sync_dropped_{k}": v for k, v in self.sync.dropped.items()})
         values["stale_dropped"] = self.mailbox.dropped
+        values["too_old_dropped"] = self.too_old
         values["device"] = self.params.device
         values["estimator"] = self.estimator.name
         p = self.params
@@ -242,9 +244,23 @@ class PoseNode(Node):
             synced = self.mailbox.get(timeout=0.1)
             if synced is not None:
                 try:
+                    if self._too_old(synced):
+                        continue
                     self.process(synced)
                 except Exception as e:  # never let one frame kill the worker
                     self.errors.report("internal", f"{type(e).__name__}: {e}")
+
+    def _too_old(self, synced: SyncedSet) -> bool:
+        """True (and counted) when ``max_input_age_ms`` is set and the set's stamp is older than
+        that on the node's clock (ROS time: sim time in a replay with use_sim_time)."""
+        limit = self.params.max_input_age_ms
+        if limit <= 0:
+            return False
+        age_ms = (self.get_clock().now().nanoseconds - synced.stamp_ns) * 1e-6
+        if age_ms <= limit:
+            return False
+        self.too_old += 1
+        return True
 
     def process(self, synced: SyncedSet) -> list[PersonPose] | None:
         """Run one synchronised set through conversion, estimator, tracker and publishers.
