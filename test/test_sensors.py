@@ -160,3 +160,16 @@ def test_furniture_pieces_stand_on_the_floor_at_their_place():
             centre = (v[:, :2].min(0) + v[:, :2].max(0)) / 2
             assert np.linalg.norm(centre - [2.0, -1.0]) < 0.8, kind
             assert 0.3 < v[:, 2].max() < 2.2 and np.ptp(v[:, 0]) < 2.5, kind
+
+
+def test_detector_data_sensor_and_people_shares_follow_the_config():
+    from unipose_training.detection.data import DetectionDataConfig, recording_plan
+
+    cfg = DetectionDataConfig(recordings=3000)
+    plans = [recording_plan(cfg, i) for i in range(cfg.recordings)]
+    sensors = [s for _, s in plans]
+    for name in cfg.sensors:
+        assert abs(sensors.count(name) / len(plans) - 1 / len(cfg.sensors)) < 0.03, name
+    people = np.bincount([p for p, _ in plans], minlength=4) / len(plans)
+    np.testing.assert_allclose(people, np.asarray(cfg.people_p) / sum(cfg.people_p), atol=0.03)
+    assert set(sensors) <= set(cfg.sensors) and "azure_kinect_nfov" not in sensors  # held out

@@ -63,6 +63,14 @@ def resize_nearest(a: np.ndarray, width: int) -> np.ndarray:
     return a[rows][:, cols]
 
 
+def recording_plan(cfg: DetectionDataConfig, i: int) -> tuple[int, str]:
+    """(people, sensor) of recording ``i``: drawn from ``cfg.people_p`` and uniformly from
+    ``cfg.sensors`` with the recording's own seed."""
+    rng = np.random.default_rng(cfg.seed + i)
+    people = int(rng.choice(4, p=np.asarray(cfg.people_p) / np.sum(cfg.people_p)))
+    return people, str(rng.choice(list(cfg.sensors)))
+
+
 def generate(cfg: DetectionDataConfig, out: Path, progress: bool = True) -> dict:
     """Write the recordings of ``cfg`` under ``out`` (skipping those already there); returns counts."""
     from unipose_ros.core.joints import ITOP15
@@ -81,9 +89,7 @@ def generate(cfg: DetectionDataConfig, out: Path, progress: bool = True) -> dict
     t0, frames = time.perf_counter(), 0
     for i in it:
         seed = cfg.seed + i
-        rng = np.random.default_rng(seed)
-        people = int(rng.choice(4, p=np.asarray(cfg.people_p) / np.sum(cfg.people_p)))
-        sensor = str(rng.choice(list(cfg.sensors)))
+        people, sensor = recording_plan(cfg, i)
         gen = GeneratorConfig(frames=cfg.frames, fps=cfg.fps, people=people, seed=seed, sensor=sensor,
                               views=cfg.views, random_phase=True, speed=(0.6, 1.5),
                               body_ranges=HEAVY_BODIES if cfg.heavy_bodies else None)

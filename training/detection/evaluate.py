@@ -83,12 +83,12 @@ def score_frame(found: list, torsos: np.ndarray, must: np.ndarray, camera: Pinho
 
 
 def evaluate(data: list[Path], checkpoint: Path | None, min_visible_px: int = 300, match_m: float = 0.6,
-             methods: tuple[str, ...] = ("learned", "geometric")) -> dict:
+             methods: tuple[str, ...] = ("learned", "geometric"), min_score: float | None = None) -> dict:
     """Per method and sensor tallies over every frame of ``data`` (folders of rec_*.npz)."""
     from unipose_ros.core.person_proposals import propose_people
     from unipose_ros.estimators.person_detector import LearnedPersonDetector
 
-    detector = LearnedPersonDetector(checkpoint) if "learned" in methods else None
+    detector = LearnedPersonDetector(checkpoint, min_score=min_score) if "learned" in methods else None
     tallies: dict[str, dict[str, Tally]] = {m: {} for m in methods}
     files = sorted(f for d in data for f in Path(d).glob("rec_*.npz"))
     if not files:
@@ -139,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--min-visible-px", type=int, default=300)
     ap.add_argument("--match-m", type=float, default=0.6)
+    ap.add_argument("--min-score", type=float, help="the learned detector's peak threshold (default: the checkpoint's)")
+    ap.add_argument("--methods", nargs="+", default=["learned", "geometric"])
     args = ap.parse_args(argv)
-    result = evaluate(args.data, args.checkpoint, args.min_visible_px, args.match_m)
+    result = evaluate(args.data, args.checkpoint, args.min_visible_px, args.match_m, tuple(args.methods), args.min_score)
     table = markdown(result)
     print(table)
     if args.out:
