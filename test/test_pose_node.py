@@ -208,8 +208,10 @@ def test_parameters_file_matches_the_defaults_and_bad_values_are_rejected(ros_co
 def test_destroy_closes_the_estimator_and_stops_the_worker(ros_context, namespace):
     est = CentroidEstimator()
     node = make_node(ros_context, namespace, est)
+    worker = node._worker
+    assert worker.is_alive() and node.state == "active"
     node.destroy_node()
-    assert est.closed and not node._worker.is_alive()
+    assert est.closed and not worker.is_alive()
 
 
 def test_replayed_recording_reaches_the_node_with_recorded_timing(ros_context, spin, namespace,

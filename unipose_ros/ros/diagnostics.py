@@ -151,6 +151,12 @@ class NodeStats:
         with self._lock:
             self.inputs[name].tick()
 
+    def set_window(self, window_s: float) -> None:
+        """Change the rate window (s) of every meter."""
+        with self._lock:
+            for m in (*self.inputs.values(), self.frames, self.synced):
+                m.window_s = float(window_s)
+
     def on_synced(self) -> None:
         """A complete synchronised input set arrived."""
         with self._lock:

@@ -23,6 +23,7 @@ _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
 class PoseNodeParams:
     """Validated parameters of the pose node (see DESCRIPTIONS for each meaning)."""
 
+    autostart: bool = True
     estimator: str = "baseline"
     estimator_config: str = ""
     checkpoint: str = ""
@@ -54,6 +55,8 @@ class PoseNodeParams:
 
 
 DESCRIPTIONS: dict[str, str] = {
+    "autostart": "Configure and activate the node at start (for ros2 run); false leaves it unconfigured for a "
+                 "lifecycle manager (ros2 lifecycle set <node> configure, then activate).",
     "estimator": "Pose estimator to run: 'baseline' (2D keypoints on colour + depth lookup), "
                  "'depth', 'rgb' or 'pointcloud' (A2J networks on a person crop of that input; "
                  "all find people in the depth image), 'fused' (the three networks combined "
@@ -117,19 +120,28 @@ def declare_parameters(node: Node, defaults: PoseNodeParams | None = None) -> No
                                ParameterDescriptor(name=f.name, description=DESCRIPTIONS[f.name]))
 
 
+def _typed(name: str, value: Any) -> Any:
+    default = getattr(PoseNodeParams, name)
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not type(default):
+        raise ValueError(f"parameter {name!r} must be {type(default).__name__}, got {value!r}")
+    return value
+
+
 def read_parameters(node: Node) -> PoseNodeParams:
     """Read the declared parameters and validate them (ValueError naming the parameter)."""
-    values: dict[str, Any] = {}
-    for f in fields(PoseNodeParams):
-        value = node.get_parameter(f.name).value
-        default = getattr(PoseNodeParams, f.name)
-        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if type(value) is not type(default):
-            raise ValueError(f"parameter {f.name!r} must be {type(default).__name__}, got "
-                             f"{value!r}")
-        values[f.name] = value
-    return validate(PoseNodeParams(**values))
+    return validate(PoseNodeParams(**{f.name: _typed(f.name, node.get_parameter(f.name).value)
+                                      for f in fields(PoseNodeParams)}))
+
+
+def validate_changes(params: PoseNodeParams, changes: dict[str, Any]) -> PoseNodeParams:
+    """``params`` with ``changes`` (name -> value) applied and validated (ValueError naming the
+    parameter); names that are not node parameters are ignored."""
+    from dataclasses import replace
+
+    known = {f.name for f in fields(PoseNodeParams)}
+    return validate(replace(params, **{k: _typed(k, v) for k, v in changes.items() if k in known}))
 
 
 def validate(p: PoseNodeParams) -> PoseNodeParams:

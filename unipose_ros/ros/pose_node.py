@@ -16,8 +16,10 @@ import threading
 import time
 
 import rclpy
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
@@ -31,7 +33,7 @@ from unipose_ros.core.tracking import SkeletonTracker
 from unipose_ros.estimators.base import Estimator
 from unipose_ros.ros import publishers
 from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array, diagnostic_level, log_at
-from unipose_ros.ros.params import PoseNodeParams, declare_parameters, read_parameters
+from unipose_ros.ros.params import PoseNodeParams, declare_parameters, read_parameters, validate_changes
 from unipose_ros.ros.qos import input_qos, output_qos
 from unipose_ros.ros.sync import LatestOnly, StampSynchronizer, SyncedSet
 from unipose_ros.ros.tf_broadcast import TfBroadcaster
@@ -115,25 +117,77 @@ def frame_from_messages(synced: SyncedSet) -> RGBDFrame:
     return frame
 
 
-class PoseNode(Node):
-    """3D human pose node (see the module docstring).
+#: Parameters that may change while the node is configured (set-parameters callback); the others
+#: are read at configure and need deactivate, cleanup, configure, activate.
+LIVE_PARAMETERS = frozenset({
+    "min_joint_confidence", "marker_lifetime_s", "error_throttle_s", "no_input_warn_s", "diagnostics_window_s",
+    "expected_rate_hz", "max_input_age_ms", "tracker_gate_m", "tracker_max_age_s", "tracker_min_hits",
+    "smoothing_min_cutoff_hz", "smoothing_beta"})
+
+
+class PoseNode(LifecycleNode):
+    """3D human pose node (see the module docstring), a managed (lifecycle) node:
+
+    * configure: reads and checks the parameters, loads the estimator, creates the publishers and
+      the worker;
+    * activate: subscribes to the camera topics;
+    * deactivate: drops the subscriptions (nothing is processed, the model stays loaded);
+    * cleanup: stops the worker, closes the estimator and frees its memory (CUDA included);
+    * with the parameter ``autostart`` (default true) construction runs configure and activate.
 
     Args:
         estimator: an estimator to use instead of building one from the parameters (tests,
             embedding); the node then owns it and closes it on destroy.
         node_name, **kwargs: passed to rclpy.node.Node (context, parameter_overrides, ...).
     Raises:
-        ValueError: invalid parameters (the message names the parameter and what to set).
+        ValueError: invalid parameters, or (with autostart) a configure that failed: the message
+            names the parameter and what to set.
     """
 
     def __init__(self, estimator: Estimator | None = None, node_name: str = "pose_node",
                  **kwargs) -> None:
+        self._injected = estimator
+        self.estimator: Estimator | None = None
+        self._subs: list = []
+        self._timers: list = []
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._configure_error = ""
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
         p = self.params = read_parameters(self)
         log = self.get_logger()
         self.errors = ErrorReporter(log_at(log, "error"), p.error_throttle_s)
         self.warnings = ErrorReporter(log_at(log, "warning"), max(p.no_input_warn_s, p.error_throttle_s))
+        self.diagnostic_level = "ok"  # of the last /diagnostics message (diagnostics.diagnostic_level)
+        self.too_old = 0  # sets dropped by max_input_age_ms
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if p.autostart:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise ValueError(self._configure_error or "configure failed (see the log)")
+            self.trigger_activate()
+
+    @property
+    def state(self) -> str:
+        """The lifecycle state's label (unconfigured, inactive, active, finalized, ...)."""
+        return str(self._state_machine.current_state[1])
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (ValueError, ImportError, RuntimeError, OSError) as e:
+            self._configure_error = str(e)
+            self.get_logger().error(f"configure failed: {e}")
+            self._teardown()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        p = self.params = read_parameters(self)
+        log = self.get_logger()
+        self.errors.period_s = p.error_throttle_s
+        self.warnings.period_s = max(p.no_input_warn_s, p.error_throttle_s)
         self._tf_buffer = None
         if p.target_frame:
             try:
@@ -143,21 +197,14 @@ class PoseNode(Node):
                                  "leave target_frame empty to publish in the camera frame") from None
             self._tf_buffer = tf2_ros.Buffer()
             self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
-        self.estimator = estimator if estimator is not None else build_estimator(p)
-        self.tracker = SkeletonTracker(
-            gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
-            smoothing=(p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None)
-        slots = ("image", "depth", "info") + (("points",) if p.use_points else ())
+        self.estimator = self._injected if self._injected is not None else build_estimator(p)
+        self.tracker = self._make_tracker(p)
+        slots = self.slots = ("image", "depth", "info") + (("points",) if p.use_points else ())
         self.sync = StampSynchronizer(slots, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
                                       sticky=("info",))
         self.stats = NodeStats(slots, window_s=p.diagnostics_window_s)
         self.mailbox: LatestOnly[SyncedSet] = LatestOnly()
-        events = SubscriptionEventCallbacks(incompatible_qos=self._guarded("qos_event", self._on_incompatible_qos))
         self.topics = {s: input_topic(self, s, p.transport) for s in slots}
-        self._subs = [self.create_subscription(
-            self.topics[s][1], self.topics[s][0],
-            self._guarded(f"callback/{s}", lambda msg, s=s: self._on_input(s, msg)),
-            input_qos(p.qos_reliability, p.qos_depth), event_callbacks=events) for s in slots]
         from unipose_ros.msg import Skeleton3DArray
 
         self.skeleton_pub = self.create_publisher(Skeleton3DArray, "skeletons", output_qos())
@@ -165,22 +212,105 @@ class PoseNode(Node):
                            if p.publish_markers else None)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
         self._last_input = time.monotonic()
-        self.diagnostic_level = "ok"  # of the last /diagnostics message (diagnostics.diagnostic_level)
-        self.too_old = 0  # sets dropped by max_input_age_ms
         if p.no_input_warn_s > 0:
-            self.create_timer(min(1.0, p.no_input_warn_s), self._guarded("watchdog", self._watchdog))
+            self._timers.append(self.create_timer(min(1.0, p.no_input_warn_s), self._guarded("watchdog", self._watchdog)))
+        self._diag_pub = None
         if p.diagnostics_period_s > 0:
             from diagnostic_msgs.msg import DiagnosticArray
 
             self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", output_qos())
-            self.create_timer(p.diagnostics_period_s, self._guarded("diagnostics", self._publish_diagnostics))
+            self._timers.append(self.create_timer(p.diagnostics_period_s,
+                                                  self._guarded("diagnostics", self._publish_diagnostics)))
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="pose_worker", daemon=True)
         self._worker.start()
         where = "cpu" if p.estimator == "baseline" else f"{p.device}, {p.precision}"
-        log.info(f"estimator {self.estimator.name} ({self.estimator.joint_set.name}) on "
-                 f"{where}; inputs {[self.resolve_topic_name(self.topics[s][0]) for s in slots]} "
-                 f"({p.qos_reliability})")
+        log.info(f"configured: estimator {self.estimator.name} ({self.estimator.joint_set.name}) on {where}")
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        p = self.params
+        events = SubscriptionEventCallbacks(incompatible_qos=self._guarded("qos_event", self._on_incompatible_qos))
+        self._subs = [self.create_subscription(
+            self.topics[s][1], self.topics[s][0],
+            self._guarded(f"callback/{s}", lambda msg, s=s: self._on_input(s, msg)),
+            input_qos(p.qos_reliability, p.qos_depth), event_callbacks=events) for s in self.slots]
+        self._last_input = time.monotonic()
+        self.get_logger().info(f"active: inputs {[self.resolve_topic_name(self.topics[s][0]) for s in self.slots]} "
+                               f"({p.qos_reliability})")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self.sync.reset()
+        self.get_logger().info("inactive: subscriptions dropped")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._teardown()
+        self.get_logger().info("unconfigured: estimator closed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _teardown(self) -> None:
+        """Stop the worker, destroy timers and publishers, close the estimator (not an injected
+        one: that is closed on destroy) and free CUDA memory."""
+        self._stop.set()
+        if getattr(self, "mailbox", None) is not None:
+            self.mailbox.close()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+            self._worker = None
+        for t in self._timers:
+            self.destroy_timer(t)
+        self._timers = []
+        for name in ("skeleton_pub", "marker_pub", "_diag_pub"):
+            pub = getattr(self, name, None)
+            if pub is not None:
+                self.destroy_publisher(pub)
+                setattr(self, name, None)
+        if self.estimator is not None and self.estimator is not self._injected:
+            self.estimator.close()
+            self.estimator = None
+            _free_cuda()
+
+    # ------------------------------------------------------------------ parameters
+    @staticmethod
+    def _make_tracker(p: PoseNodeParams) -> SkeletonTracker:
+        return SkeletonTracker(
+            gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
+            smoothing=(p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None)
+
+    def _on_set_parameters(self, params: list) -> SetParametersResult:
+        """Accept a change of the live parameters (applied at once) and, while unconfigured, of
+        any parameter (read at configure); reject the others with the reason."""
+        configured = self.state in ("inactive", "active")
+        fixed = [q.name for q in params if q.name not in LIVE_PARAMETERS and configured]
+        if fixed:
+            return SetParametersResult(successful=False, reason=(
+                f"{', '.join(fixed)} cannot change while the node is {self.state}: deactivate and clean up the "
+                "node (ros2 lifecycle set <node> deactivate, then cleanup), set it, then configure and activate"))
+        try:
+            new = validate_changes(self.params, {q.name: q.value for q in params})
+        except ValueError as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        if configured:  # unconfigured: configure reads every parameter anyway
+            self.params = new
+            self.errors.period_s = new.error_throttle_s
+            self.warnings.period_s = max(new.no_input_warn_s, new.error_throttle_s)
+            if any(q.name.startswith(("tracker_", "smoothing_")) for q in params):
+                next_id = self.tracker._next_id
+                self.tracker = self._make_tracker(new)  # new settings, new tracks; ids keep counting
+                self.tracker._next_id = next_id
+            self.stats.set_window(new.diagnostics_window_s)
+        return SetParametersResult(successful=True)
 
     def _guarded(self, where: str, fn):
         """``fn`` wrapped so that an exception is reported as an ``internal/<where>`` error
@@ -318,12 +448,21 @@ class PoseNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
-        self.mailbox.close()
-        self._worker.join(timeout=5.0)
+        self._teardown()
         try:
-            self.estimator.close()
+            if self._injected is not None:
+                self._injected.close()
         finally:
             super().destroy_node()
+
+
+def _free_cuda() -> None:
+    """Return the CUDA caching allocator's memory to the driver (a no-op without CUDA)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def main(args: list[str] | None = None) -> int:
