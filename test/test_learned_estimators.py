@@ -489,3 +489,21 @@ def test_evaluate_cli_with_checkpoint_and_config_overrides(checkpoints, frames, 
     assert report["config"]["configs"] == {"depth": str(tmp_path / "flip.yaml")}
     assert report["config"]["checkpoints"]["depth"] == str(checkpoints["depth"])
     assert report["results"]["depth"]["frames"] == report["results"]["fused"]["frames"] == len(frames)
+
+
+def test_flip_combination_keeps_an_ambiguous_pair_unaveraged_with_lower_confidence():
+    from unipose_ros.estimators.learned import combine_flip
+
+    pairs = ((1, 2),)
+    direct = np.array([[[10, 10, 0, 0.8], [5, 10, 0, 0.9], [15, 10, 0, 0.7]]], np.float32)
+    agree = direct.copy()
+    agree[..., :3] += 1.0
+    out = combine_flip(direct, agree, pairs, 0.5)
+    np.testing.assert_allclose(out[0, :, :3], direct[0, :, :3] + 0.5)       # averaged
+    np.testing.assert_allclose(out[0, :, 3], direct[0, :, 3])
+    swapped = direct.copy()
+    swapped[0, [1, 2]] = direct[0, [2, 1]]                                   # the mirror put left on the right
+    out = combine_flip(direct, swapped, pairs, 0.5)
+    np.testing.assert_allclose(out[0, 1:, :3], direct[0, 1:, :3])          # not blended into the middle
+    np.testing.assert_allclose(out[0, 1:, 3], direct[0, 1:, 3] * 0.5)
+    np.testing.assert_allclose(out[0, 0, :3], direct[0, 0, :3])            # unpaired joint: mean of equals

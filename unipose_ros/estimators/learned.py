@@ -82,6 +82,11 @@ class LearnedConfig:
         flip_test: also run the network on the mirrored crop (image mirrored left to right, or
             point x negated about the crop centre, left and right joints and teacher keypoint
             channels swapped) and average the two answers: the network runs on twice the crops.
+        flip_side_check: with ``flip_test``, where the two answers disagree on which side a
+            left/right pair is (the mirrored answer is closer to the pair swapped: a front/back
+            confusion), the pair keeps the direct answer, unaveraged (averaging would put both
+            joints in the middle), and its confidence is multiplied by ``ambiguous_side_confidence``.
+        ambiguous_side_confidence: confidence factor of a left/right pair whose side is ambiguous.
         proposals: person proposal settings (depth only; ``detector: geometric``).
         detector: how people are found in the depth image: ``learned`` (the person detector
             network, :mod:`unipose_ros.estimators.person_detector`) or ``geometric`` (planes
@@ -98,6 +103,8 @@ class LearnedConfig:
     support_radius: int = 4
     unsupported_confidence: float = 0.0
     flip_test: bool = False
+    flip_side_check: bool = False
+    ambiguous_side_confidence: float = 0.5
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     detector: str = "geometric"
     detector_checkpoint: str = ""
@@ -110,8 +117,30 @@ class LearnedConfig:
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
         if self.confidence_scale <= 0 or self.support_radius < 0:
             raise ValueError("confidence_scale must be > 0 and support_radius >= 0")
+        if not 0.0 <= self.ambiguous_side_confidence <= 1.0:
+            raise ValueError(f"ambiguous_side_confidence must be in [0, 1], got {self.ambiguous_side_confidence}")
         if not 0.0 <= self.unsupported_confidence <= 1.0:
             raise ValueError(f"unsupported_confidence must be in [0, 1], got {self.unsupported_confidence}")
+
+
+def combine_flip(direct: np.ndarray, mirrored: np.ndarray, pairs: tuple[tuple[int, int], ...],
+                 ambiguous_factor: float) -> np.ndarray:
+    """Test-time flip: the mean of the direct answers and the mirrored ones mapped back, both
+    (B, J, 4) (joint in crop units, confidence), except for a left/right pair on which the two
+    disagree about the side (the mirrored pair is closer to the direct pair swapped than to the
+    pair itself): that pair keeps the direct answer with its confidence times ``ambiguous_factor``.
+    Returns (B, J, 4) float32."""
+    out = 0.5 * (direct + mirrored)
+    for left, right in pairs:
+        same = (np.linalg.norm(direct[:, left, :3] - mirrored[:, left, :3], axis=-1)
+                + np.linalg.norm(direct[:, right, :3] - mirrored[:, right, :3], axis=-1))
+        swapped = (np.linalg.norm(direct[:, left, :3] - mirrored[:, right, :3], axis=-1)
+                   + np.linalg.norm(direct[:, right, :3] - mirrored[:, left, :3], axis=-1))
+        amb = swapped < same
+        for j in (left, right):
+            out[amb, j] = direct[amb, j]
+            out[amb, j, 3] = direct[amb, j, 3] * ambiguous_factor
+    return out.astype(np.float32)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -351,9 +380,9 @@ class LearnedEstimator:
         b = batch.shape[0]
         out = self._network(np.concatenate([batch, self._mirror_input(batch)]))
         mirrored = self._mirror_output(out[b:])
-        joints = 0.5 * (out[:b, :, :3] + mirrored[..., :3])
-        conf = 0.5 * (out[:b, :, 3:] + mirrored[..., 3:])
-        return np.concatenate([joints, conf], axis=-1).astype(np.float32)
+        if not self.config.flip_side_check:
+            return (0.5 * (out[:b] + mirrored)).astype(np.float32)
+        return combine_flip(out[:b], mirrored, self.joint_set.flip_pairs, self.config.ambiguous_side_confidence)
 
     def _mirror_input(self, batch: np.ndarray) -> np.ndarray:
         """The left-right mirror of a network batch: depth (B, 1, S, S) and colour (B, S, S, 3)
