@@ -48,5 +48,9 @@ def test_swap_oracle_known_answer():
     assert row["mpjpe_mm"] == pytest.approx(1e3 * e.mean())
     d = b.detection()["all"]
     assert (d["recall"], d["precision"], d["false_person_frames"]) == (1.0, 0.5, 1.0)
-    b.add("generic", [], [gt])  # a miss
+    b.add("generic", [], [gt])  # a miss: counted in mAP as 0, not in MPJPE
     assert b.detection()["generic"]["recall"] == 0.5
+    row = b.table("sensor")["generic"]
+    assert row["people"] == 2 and row["missed"] == 1
+    assert row["map_10cm"] == pytest.approx(0.5 * float((e < 0.1).mean()))
+    assert row["mpjpe_mm"] == pytest.approx(1e3 * e.mean())

@@ -17,7 +17,8 @@ swap oracle, and person detection recall and precision, for every estimator on t
   splits).
 
 ``NAME+learned`` runs the learned estimator NAME with ``detector: learned``; ``NAME@PATH`` with the
-checkpoint PATH instead of the bundled one (``depth+learned@runs/depth/best.pt``).
+checkpoint PATH instead of the bundled one (``depth+learned@runs/depth/best.pt``); ``NAME=YAML`` with
+the settings in YAML (``depth=config/learned.yaml``).
 """
 from __future__ import annotations
 
@@ -76,22 +77,31 @@ class Breakdown:
             e, s = swap_errors(pred[i], gt[j], self.js)
             e = np.where(np.isfinite(e), e, 10.0)
             s = np.where(np.isfinite(s), s, 10.0)
-            self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "mpjpe": float(e.mean()),
-                                "swap_mpjpe": float(min(e.mean(), s.mean())), "pck10": float((e < 0.1).mean()),
-                                "swapped": bool(s.mean() < e.mean() - 0.02)})
+            self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "missed": False,
+                                "mpjpe": float(e.mean()), "swap_mpjpe": float(min(e.mean(), s.mean())),
+                                "pck10": float((e < 0.1).mean()), "swapped": bool(s.mean() < e.mean() - 0.02)})
+        found = {j for _, j in pairs}
+        for j in range(len(gt)):
+            if j not in found:
+                self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "missed": True})
 
     def table(self, key: str) -> dict[str, dict]:
-        """Group -> metrics over matched people (``key``: "view" or "sensor"), plus "all"."""
+        """Group -> metrics (``key``: "view" or "sensor"), plus "all": MPJPE, swap oracle and swap
+        rate over matched people; mAP@10cm over every ground-truth person (a missed one scores 0,
+        as in :class:`~unipose_ros.core.metrics.PoseEvaluator`)."""
         groups: dict[str, list[dict]] = defaultdict(list)
         for p in self.people:
             groups[p[key]].append(p)
             groups["all"].append(p)
         out = {}
-        for g, ps in groups.items():
-            out[g] = {"people": len(ps), "mpjpe_mm": 1e3 * float(np.mean([p["mpjpe"] for p in ps])),
-                      "map_10cm_matched": float(np.mean([p["pck10"] for p in ps])),
-                      "swap_oracle_mpjpe_mm": 1e3 * float(np.mean([p["swap_mpjpe"] for p in ps])),
-                      "swap_rate": float(np.mean([p["swapped"] for p in ps]))}
+        nan = float("nan")
+        for g, everyone in groups.items():
+            ps = [p for p in everyone if not p["missed"]]
+            out[g] = {"people": len(everyone), "missed": len(everyone) - len(ps),
+                      "mpjpe_mm": 1e3 * float(np.mean([p["mpjpe"] for p in ps])) if ps else nan,
+                      "map_10cm": float(sum(p["pck10"] for p in ps) / len(everyone)),
+                      "swap_oracle_mpjpe_mm": 1e3 * float(np.mean([p["swap_mpjpe"] for p in ps])) if ps else nan,
+                      "swap_rate": float(np.mean([p["swapped"] for p in ps])) if ps else nan}
         return out
 
     def detection(self) -> dict[str, dict]:
@@ -122,13 +132,15 @@ def recording_sensor(rec: Path) -> str:
 
 
 def build(spec: str):
-    """An estimator from a ``NAME[+DETECTOR][@CHECKPOINT]`` spec (``registry.parse_spec``; the
-    checkpoint replaces the bundled one)."""
+    """An estimator from a ``NAME[+DETECTOR][@CHECKPOINT][=YAML]`` spec (``registry.parse_spec``;
+    the checkpoint replaces the bundled one; the YAML holds the estimator's settings and wins over
+    ``+DETECTOR``)."""
     from unipose_ros.estimators.registry import build_estimator, parse_spec
 
+    spec, _, yaml_path = spec.partition("=")
     spec, _, checkpoint = spec.partition("@")
     name, config = parse_spec(spec)
-    return build_estimator(name, config=config, checkpoint=checkpoint or None)
+    return build_estimator(name, config=yaml_path or config, checkpoint=checkpoint or None)
 
 
 def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
@@ -163,13 +175,13 @@ def markdown(result: dict) -> str:
     for key in ("view", "sensor"):
         groups = sorted({g for n in names for g in result[n][key]}, key=lambda g: (g == "all", VIEWS.index(g)
                                                                                   if g in VIEWS else 9, g))
-        lines += [f"\n**Per {key}** (matched people: MPJPE mm / mAP@10cm of the matched / swap-oracle MPJPE mm / "
+        lines += [f"\n**Per {key}** (MPJPE mm of the found / mAP@10cm, misses count 0 / swap-oracle MPJPE mm / "
                   "swap rate)\n", "| estimator | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
         for n in names:
             cells = []
             for g in groups:
                 r = result[n][key].get(g)
-                cells.append("-" if r is None else f"{r['mpjpe_mm']:.0f} / {r['map_10cm_matched']:.2f} / "
+                cells.append("-" if r is None else f"{r['mpjpe_mm']:.0f} / {r['map_10cm']:.2f} / "
                              f"{r['swap_oracle_mpjpe_mm']:.0f} / {r['swap_rate']:.2f} (n={r['people']})")
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
     groups = sorted({g for n in names for g in result[n]["detection"]}, key=lambda g: (g == "all", g))
