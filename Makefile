@@ -1,15 +1,21 @@
 # unipose_ros: the two commands of the README, and a few helpers.
 #   make demo   replay the sample recording through the real node; outputs in demo_output/
-#   make test   the whole test suite
+#   make test   the whole test suite (ROS 2 Kilted wheels in .venv)
+#   make test ROS_DISTRO=jazzy   the same suite on the ROS 2 Jazzy wheels (in .venv-jazzy)
+ROS_DISTRO  ?= kilted
+ifeq ($(ROS_DISTRO),kilted)
 VENV        ?= .venv
+else
+VENV        ?= .venv-$(ROS_DISTRO)
+endif
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.unipose_installed
 JOBS        ?= 2
 
 .PHONY: demo test setup msgs clean-demo bench
 
-$(STAMP): requirements.txt setup.py package.xml msg/*.msg scripts/install_venv.sh scripts/build_msgs.sh
-	VENV=$(VENV) bash scripts/install_venv.sh
+$(STAMP): requirements.txt requirements-jazzy.txt setup.py package.xml msg/*.msg scripts/install_venv.sh scripts/build_msgs.sh
+	ROS_DISTRO=$(ROS_DISTRO) VENV=$(VENV) bash scripts/install_venv.sh
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -21,7 +27,7 @@ demo: $(STAMP)
 	$(PY) -m unipose_ros.cli.demo --out demo_output
 
 test: $(STAMP)
-	bash scripts/run_tests.sh -n $(JOBS)
+	VENV=$(abspath $(VENV)) bash scripts/run_tests.sh -n $(JOBS)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_models.py

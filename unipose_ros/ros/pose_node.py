@@ -17,7 +17,11 @@ import time
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.event_handler import SubscriptionEventCallbacks
+
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble: the same class in its older module
+    from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
