@@ -204,12 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     result = run(args.data, args.estimators, args.frame_stride)
-    table = markdown(result)
-    print(table)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "breakdown.json").write_text(json.dumps(result, indent=1))
-        (args.out / "breakdown.md").write_text(table)
+    from unipose_training.evaluate import save_result
+
+    save_result(args.out, "breakdown", result, markdown(result))
     return 0
 
 

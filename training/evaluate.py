@@ -141,6 +141,15 @@ def format_table(results: dict[str, dict], reference: str | None = "baseline") -
     return "\n".join(lines)
 
 
+def save_result(out: Path | None, stem: str, result: dict, table: str) -> None:
+    """Print ``table`` and, with ``out``, write ``out/<stem>.json`` (``result``) and ``out/<stem>.md``."""
+    print(table)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+        (out / f"{stem}.md").write_text(table)
+
+
 def write_report(results: dict[str, dict], out: Path, config: dict) -> None:
     """``out/report.json`` (results + the config and data they came from), ``out/report.md``
     (the table) and ``out/per_joint_error.png`` (per-joint MPJPE bars, one colour per estimator)."""

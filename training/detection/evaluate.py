@@ -15,7 +15,6 @@ distance of a found person's crop centre (box centre at the median depth) from t
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,12 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", default=["learned", "geometric"])
     args = ap.parse_args(argv)
     result = evaluate(args.data, args.checkpoint, args.min_visible_px, args.match_m, tuple(args.methods), args.min_score)
-    table = markdown(result)
-    print(table)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "detection.json").write_text(json.dumps(result, indent=1))
-        (args.out / "detection.md").write_text(table)
+    from unipose_training.evaluate import save_result
+
+    save_result(args.out, "detection", result, markdown(result))
     return 0
 
 
