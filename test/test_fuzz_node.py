@@ -247,6 +247,7 @@ def test_seeded_fuzz_never_kills_the_node_process_and_good_frames_are_answered(r
     assert proc.poll() is None, f"the node died (rc {proc.returncode}): {log_path.read_text()[-3000:]}"
     assert set(counts) == {c.__name__ for c in CORRUPTIONS}, counts
     rate = after_bad_answered / after_bad
+    print(f"fuzz: {after_bad_answered} of {after_bad} good frames after a bad one answered; corruptions {counts}")
     assert rate >= 0.99, f"{after_bad_answered} of {after_bad} good frames after a bad one answered"
     text = log_path.read_text()
     assert "[ERROR]" in text and "[WARN]" in text, "errors and warnings were not both logged"
