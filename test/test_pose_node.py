@@ -306,3 +306,28 @@ def test_sets_older_than_max_input_age_are_dropped_and_counted(ros_context, spin
     inputs.send(make_inputs(CAMERA, fresh))
     assert wait_for(lambda: any(stamp_ns(m) == fresh for m in out.messages(topic)), 5.0)
     assert not any(stamp_ns(m) == old for m in out.messages(topic)) and node.too_old == 1
+
+
+def test_replay_publishes_the_recorded_clock_for_sim_time_nodes(ros_context, spin, namespace, tmp_path):
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rosgraph_msgs.msg import Clock
+
+    from unipose_ros.core.frame import RGBDFrame
+    from unipose_ros.io.bag import RecordingWriter
+    from unipose_ros.ros.replay import replay
+
+    stamps = [T0 + k * 50_000_000 for k in range(4)]
+    with RecordingWriter(tmp_path / "rec", write_points=False) as writer:
+        for s in stamps:
+            writer.write_frame(RGBDFrame(stamp_ns=s, frame_id=OPTICAL_FRAME, camera=CAMERA,
+                                         rgb=np.zeros((120, 160, 3), np.uint8), depth=box_depth(CAMERA)))
+    clocks = Collector(ros_context, {"/clock": Clock})
+    sim = Node("test_sim_time", context=ros_context, parameter_overrides=[Parameter("use_sim_time", value=True)])
+    player = Node("test_clock_player", context=ros_context)
+    spin(clocks.node, sim, player)
+    replay(tmp_path / "rec", player, rate=4.0, topics=["/camera/color/image_raw"], start_delay_s=0.5, clock=True)
+    assert wait_for(lambda: len(clocks.messages("/clock")) >= len(stamps), 5.0)
+    got = [m.clock.sec * 10**9 + m.clock.nanosec for m in clocks.messages("/clock")]
+    assert got == sorted(got) and set(stamps) <= set(got)
+    assert wait_for(lambda: sim.get_clock().now().nanoseconds >= stamps[-1], 5.0)  # a use_sim_time node follows

@@ -73,7 +73,7 @@ def parse_remaps(remaps: list[str] | None) -> dict[str, str]:
 def replay(bag_path: str | Path, node: Node, rate: float = 1.0, topics: list[str] | None = None,
            remap: dict[str, str] | None = None, loop: bool = False,
            stop: threading.Event | None = None, start_delay_s: float = 0.0,
-           on_publish: Callable[[str, int], None] | None = None) -> ReplayStats:
+           on_publish: Callable[[str, int], None] | None = None, clock: bool = False) -> ReplayStats:
     """Publish the messages of ``bag_path`` on ``node`` with their recorded timing.
 
     Args:
@@ -87,6 +87,8 @@ def replay(bag_path: str | Path, node: Node, rate: float = 1.0, topics: list[str
         start_delay_s: wait up to this long after creating the publishers, until every one has
             a subscriber (discovery), before the first message.
         on_publish: called with (published topic, log time ns) after each publish.
+        clock: also publish rosgraph_msgs/Clock on /clock with each message's recorded log time
+            (before the message), for nodes running with use_sim_time.
     Returns:
         :class:`ReplayStats`.
     """
@@ -107,6 +109,13 @@ def replay(bag_path: str | Path, node: Node, rate: float = 1.0, topics: list[str
                 node.get_logger().warning(f"skipping {topic}: no Python package for {msgtype}")
                 continue
             publishers[topic] = node.create_publisher(cls, remap.get(topic, topic), replay_qos())
+        clock_pub = None
+        if clock:
+            from rclpy.qos import QoSProfile
+            from rosgraph_msgs.msg import Clock
+
+            clock_pub = node.create_publisher(Clock, "/clock", QoSProfile(depth=10))
+            last_clock = -1
         deadline = time.monotonic() + start_delay_s
         while (time.monotonic() < deadline and not stop.is_set()
                and not all(p.get_subscription_count() > 0 for p in publishers.values())):
@@ -127,6 +136,11 @@ def replay(bag_path: str | Path, node: Node, rate: float = 1.0, topics: list[str
                         stop.wait(wait)
                     stats.max_lag_s = max(stats.max_lag_s, time.monotonic() - due)
                     out = remap.get(topic, topic)
+                    if clock_pub is not None and log_ns > last_clock:
+                        from builtin_interfaces.msg import Time
+
+                        clock_pub.publish(Clock(clock=Time(sec=log_ns // 10**9, nanosec=log_ns % 10**9)))
+                        last_clock = log_ns
                     try:
                         publishers[topic].publish(bytes(raw))
                     except Exception as e:  # rclpy raises RCLError subclasses
@@ -142,6 +156,8 @@ def replay(bag_path: str | Path, node: Node, rate: float = 1.0, topics: list[str
         finally:
             for pub in publishers.values():
                 node.destroy_publisher(pub)
+            if clock_pub is not None:
+                node.destroy_publisher(clock_pub)
     stats.duration_s = time.monotonic() - t_start
     return stats
 
@@ -160,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="publish recorded topic FROM as TO (repeatable)")
     parser.add_argument("--start-delay", type=float, default=1.0,
                         help="wait up to this long (s) for every topic to have a subscriber")
+    parser.add_argument("--clock", action="store_true",
+                        help="publish /clock with the recorded times (for use_sim_time nodes)")
 
     args = parser.parse_args(remove_ros_args(sys.argv if argv is None else argv)[1:])
     try:
@@ -170,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     node = Node("unipose_replay")
     try:
         stats = replay(args.bag, node, args.rate, args.topics, remap, args.loop,
-                       start_delay_s=args.start_delay)
+                       start_delay_s=args.start_delay, clock=args.clock)
         total = sum(stats.published.values())
         node.get_logger().info(f"published {total} messages in {stats.duration_s:.1f} s "
                                f"(max lag {1e3 * stats.max_lag_s:.1f} ms): {dict(stats.published)}")
