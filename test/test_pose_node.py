@@ -261,9 +261,11 @@ def test_learned_depth_estimator_runs_in_the_node(ros_context, spin, namespace, 
     from test_learned_estimators import write_checkpoint
 
     ckpt = write_checkpoint(tmp_path / "depth.pt", "depth")
+    settings = tmp_path / "learned.yaml"  # the block is found by the geometric proposals, not by the detector
+    settings.write_text("detector: geometric\n")
     node = PoseNode(context=ros_context, namespace=namespace, parameter_overrides=[
         Parameter("estimator", value="depth"), Parameter("checkpoint", value=str(ckpt)),
-        Parameter("precision", value="bf16")])
+        Parameter("estimator_config", value=str(settings)), Parameter("precision", value="bf16")])
     inputs = InputPublisher(ros_context, namespace, ("image", "depth", "info"))
     out = Collector(ros_context, {f"{namespace}/skeletons": Skeleton3DArray})
     spin(node, inputs.node, out.node)

@@ -88,8 +88,8 @@ class LearnedConfig:
             joints in the middle), and its confidence is multiplied by ``ambiguous_side_confidence``.
         ambiguous_side_confidence: confidence factor of a left/right pair whose side is ambiguous.
         proposals: person proposal settings (depth only; ``detector: geometric``).
-        detector: how people are found in the depth image: ``learned`` (the person detector
-            network, :mod:`unipose_ros.estimators.person_detector`) or ``geometric`` (planes
+        detector: how people are found in the depth image: ``learned`` (the default: the person
+            detector network, :mod:`unipose_ros.estimators.person_detector`) or ``geometric`` (planes
             removed, blobs cut at depth jumps: :func:`~unipose_ros.core.person_proposals.propose_people`).
         detector_checkpoint: the learned detector's checkpoint; "" = the bundled one.
         detector_min_score: the learned detector's smallest centre peak; None = the checkpoint's.
@@ -106,7 +106,7 @@ class LearnedConfig:
     flip_side_check: bool = False
     ambiguous_side_confidence: float = 0.5
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
-    detector: str = "geometric"
+    detector: str = "learned"
     detector_checkpoint: str = ""
     detector_min_score: float | None = None
 
