@@ -333,6 +333,8 @@ def test_fused_skips_the_colour_member_on_depth_only_input(checkpoints, frames):
                       pointcloud_checkpoint=str(checkpoints["pointcloud"]))
     fused = build_estimator("fused", config=cfg)
     assert isinstance(fused, FusedEstimator) and fused.name == "a2j_fused"
+    detectors = {id(m.detector) for m in fused.members}
+    assert len(detectors) == 1 and fused.members[0].detector is not None  # one detector loaded, shared
     sf = frames[0]
     with_rgb = fused.estimate(sf.frame)
     assert fused.last_used == ["depth", "rgb", "pointcloud"] and len(with_rgb) == 2

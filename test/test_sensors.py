@@ -117,10 +117,9 @@ def test_planned_motion_phases_and_speeds_follow_the_config(monkeypatch):
     rng = np.random.default_rng(0)
     for _ in range(60):
         rec.plan_motion(rng, clips, 40, 10.0, (2.5, 4.5, -1, 1), augment=False, random_phase=True, speed=(0.5, 1.5))
-    main = [c for c in calls]
-    phases = np.array([c[1] for c in main])
-    speeds = np.array([c[2] for c in main])
-    assert len(main) > 60
+    phases = np.array([c[1] for c in calls])
+    speeds = np.array([c[2] for c in calls])
+    assert len(calls) > 60
     assert phases.min() >= 0 and phases.max() <= 1 and abs(phases.mean() - 0.5) < 0.1
     assert speeds.min() >= 0.5 and speeds.max() <= 1.5 and abs(speeds.mean() - 1.0) < 0.1
 

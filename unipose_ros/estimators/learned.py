@@ -196,6 +196,8 @@ class LearnedEstimator:
         config: :class:`LearnedConfig`.
         kind: expected model kind (``depth``, ``rgb``, ``pointcloud``); None = the checkpoint's.
         proposals, max_people: override the same fields of ``config``.
+        detector: an already loaded person detector to use (members of one fused estimator share
+            one); None = load the one ``config`` names when ``config.detector`` is ``learned``.
     Raises:
         CheckpointError: the checkpoint's kind, joint set or input size is not the expected one.
         ValueError: unusable device or precision.
@@ -204,7 +206,7 @@ class LearnedEstimator:
     def __init__(self, loaded: LoadedModel | str | Path, device: str = "cpu", precision: str = "fp32",
                  channels_last: bool | None = None, compile: bool = False, config: LearnedConfig | None = None,
                  kind: str | None = None, proposals: ProposalConfig | None = None,
-                 max_people: int | None = None) -> None:
+                 max_people: int | None = None, detector: LearnedPersonDetector | None = None) -> None:
         cfg = config or LearnedConfig()
         if proposals is not None:
             cfg = replace(cfg, proposals=proposals)
@@ -238,8 +240,11 @@ class LearnedEstimator:
             raise CheckpointError(f"this {self.kind} checkpoint was trained on crops that show only their person "
                                   "(crop.mask_people): it needs the person masks of detector: learned, not "
                                   f"{cfg.detector!r}")
-        self.detector = (LearnedPersonDetector(cfg.detector_checkpoint or None, self.device, cfg.detector_min_score)
-                         if cfg.detector == "learned" else None)
+        if cfg.detector != "learned":
+            detector = None
+        elif detector is None:
+            detector = LearnedPersonDetector(cfg.detector_checkpoint or None, self.device, cfg.detector_min_score)
+        self.detector = detector
 
     #: Whether this estimator feeds the teacher keypoint channels (``A2JConfig.point_features``) to
     #: the point model; a model that takes them cannot run without the 2D teacher.

@@ -142,7 +142,8 @@ def build_estimator(name: str, device: str = "cpu", precision: str = "fp32",
             for kind in cfg.members:
                 path = resolve_checkpoint(kind, getattr(cfg, f"{kind}_checkpoint"))
                 members.append(LearnedEstimator(path, device=device, precision=precision, compile=compile,
-                                                config=cfg.learned, kind=kind))
+                                                config=cfg.learned, kind=kind,
+                                                detector=members[0].detector if members else None))
         except BaseException:
             for m in members:
                 m.close()

@@ -288,9 +288,8 @@ class PoseNode(LifecycleNode):
     # ------------------------------------------------------------------ parameters
     @staticmethod
     def _make_tracker(p: PoseNodeParams) -> SkeletonTracker:
-        return SkeletonTracker(
-            gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
-            smoothing=(p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None)
+        return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
+                               smoothing=_smoothing(p))
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         """Accept a change of the live parameters (applied at once) and, while unconfigured, of
@@ -310,9 +309,10 @@ class PoseNode(LifecycleNode):
             self.errors.period_s = new.error_throttle_s
             self.warnings.period_s = max(new.no_input_warn_s, new.error_throttle_s)
             if any(q.name.startswith(("tracker_", "smoothing_")) for q in params):
-                next_id = self.tracker._next_id
-                self.tracker = self._make_tracker(new)  # new settings, new tracks; ids keep counting
-                self.tracker._next_id = next_id
+                t = self.tracker  # new settings, new tracks; ids keep counting (never reused)
+                t.gate_m, t.max_age_s, t.min_hits = new.tracker_gate_m, new.tracker_max_age_s, new.tracker_min_hits
+                t.smoothing = _smoothing(new)
+                t.reset()
             self.stats.set_window(new.diagnostics_window_s)
         return SetParametersResult(successful=True)
 
@@ -458,6 +458,11 @@ class PoseNode(LifecycleNode):
                 self._injected.close()
         finally:
             super().destroy_node()
+
+
+def _smoothing(p: PoseNodeParams) -> tuple[float, float] | None:
+    """The tracker's One Euro settings from the parameters (None: smoothing off)."""
+    return (p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None
 
 
 def _free_cuda() -> None:
