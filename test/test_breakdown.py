@@ -54,3 +54,24 @@ def test_swap_oracle_known_answer():
     assert row["people"] == 2 and row["missed"] == 1
     assert row["map_10cm"] == pytest.approx(0.5 * float((e < 0.1).mean()))
     assert row["mpjpe_mm"] == pytest.approx(1e3 * e.mean())
+
+
+def test_per_motion_table_and_labels_file(tmp_path):
+    import json
+
+    from unipose_training.breakdown import MotionLabels
+
+    gt = skeleton()
+    b = Breakdown()
+    b.add("generic", [gt + 0.05], [gt, gt + [2.0, 0, 0]], ["everyday_sit", "walk"])  # sitter found, walker missed
+    t = b.table("motion")
+    assert t["everyday_sit"]["missed"] == 0 and t["everyday_sit"]["mpjpe_mm"] == pytest.approx(1e3 * np.sqrt(3) * 0.05)
+    assert t["walk"]["missed"] == 1 and t["walk"]["map_10cm"] == 0.0 and t["all"]["people"] == 2
+    # labels of a recording: frame index from the stamp, clip family of the segment name
+    (tmp_path / "motion_labels.json").write_text(json.dumps(
+        {"fps": 2.0, "start_stamp_ns": 1000, "people": [["walk~mirror", "walk~mirror+punch", "everyday_lie"],
+                                                        ["run", "run", "run"]]}))
+    labels = MotionLabels(tmp_path)
+    assert labels(1000 + 500_000_000, [0, 1, 5]) == ["walk", "run", "unknown"]
+    assert labels(1000 + 1_000_000_000, [0]) == ["everyday_lie"]
+    assert MotionLabels(tmp_path / "none")(0, [0]) == ["unknown"]

@@ -99,11 +99,12 @@ def test_anchor_grid_3d_levels_innermost():
     assert g.tolist() == [[2, 2, -3], [2, 2, 0], [2, 2, 5], [6, 2, -3], [6, 2, 0], [6, 2, 5]]
 
 
-def test_head_layout_matches_anchor_order_depth():
-    cfg = small_config("depth")                                             # 8x8 cells, 2x2 anchors each
+@pytest.mark.parametrize("head_stride", [0, 4])
+def test_head_layout_matches_anchor_order_depth(head_stride):
+    cfg = small_config("depth", head_stride=head_stride)   # 8x8 cells of 2x2 anchors, or 16x16 of 1 (upsampled)
     model = build_model(cfg).eval()
     f, pc = cfg.feature_size, cfg.per_cell
-    i, jcol, ky, kx, joint = 5, 2, 1, 0, 7
+    i, jcol, ky, kx, joint = 5, 2, min(1, pc - 1), 0, 7
     logits = torch.zeros(1, pc * pc * J, f, f)
     logits[0, (ky * pc + kx) * J + joint, i, jcol] = 50.0
     model.weight_head = Fixed(logits)
@@ -113,7 +114,7 @@ def test_head_layout_matches_anchor_order_depth():
     model.depth_head = Fixed(depth)
     with torch.no_grad():
         out = model(sample_inputs(cfg, 1))
-    stride, step = cfg.backbone.output_stride, cfg.anchor_stride
+    stride, step = cfg.stride, cfg.anchor_stride
     expected = [jcol * stride + (kx + 0.5) * step, i * stride + (ky + 0.5) * step, 9.0]
     assert out.joints[0, joint].tolist() == pytest.approx(expected, abs=1e-4)
     a = int(out.weights[0, :, joint].argmax())
@@ -338,6 +339,24 @@ def test_wrong_input_shape_is_refused():
     cfg = small_config("depth")
     with pytest.raises(ValueError, match=r"\(B, 1, 64, 64\)"):
         build_model(cfg)(torch.zeros(1, 1, 32, 32))
+
+
+def test_upsampling_neck_gives_the_finer_map_and_learns_from_the_fine_stage():
+    cfg = small_config("depth", head_stride=4)
+    assert (cfg.feature_size, cfg.per_cell, cfg.num_anchors) == (16, 1, 256)
+    model = build_model(cfg)
+    out = model(sample_inputs(cfg, 2))
+    assert out.joints.shape == (2, J, 3) and out.anchors.shape == (2, 256, 3)
+    out.joints.square().sum().backward()
+    # the lateral path of the stride-4 stage carries gradient (the fine features are used)
+    assert model.neck.lateral[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="head_stride"):
+        small_config("depth", head_stride=16)                # coarser than the backbone's output stride
+    with pytest.raises(ValueError, match="head_stride"):
+        small_config("pointcloud", head_stride=4)
+    # rgb uses the same neck
+    rgb = small_config("rgb", head_stride=4)
+    assert build_model(rgb)(sample_inputs(rgb, 1)).anchors.shape[1] == 16 * 16 * len(rgb.depth_levels)
 
 
 def test_resnet_output_stride():

@@ -213,4 +213,9 @@ def test_recording_round_trip(tmp_path, body) -> None:
         got = list(rd.frames(points=False))
     assert len(got) == 3 and len(gt) == 3
     assert all(len(people) >= 1 for people in gt.values())
+    import json
+
+    labels = json.loads((tmp_path / "rec" / "motion_labels.json").read_text())
+    assert len(labels["people"]) == 2 and all(len(p) == 3 for p in labels["people"])
+    assert all(mo.clip_family(lab) == "walk" for p in labels["people"] for lab in p)
     assert got[0].depth.shape == (240, 320)

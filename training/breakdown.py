@@ -1,5 +1,6 @@
-"""Where the errors are: accuracy per view (front / side / back) and per sensor, the left/right
-swap oracle, and person detection recall and precision, for every estimator on the same frames.
+"""Where the errors are: accuracy per view (front / side / back), per sensor and per motion, the
+left/right swap oracle, and person detection recall and precision, for every estimator on the
+same frames.
 
     python -m unipose_training.breakdown --data data/synthetic/test data/robot/cross \\
         --estimators baseline depth depth+learned pointcloud teacher_pointcloud fused --out reports/breakdown
@@ -15,6 +16,9 @@ swap oracle, and person detection recall and precision, for every estimator on t
   matched to nobody is a false person.
 * **Sensor**: the ``sensor`` of the recording's generator config (``generic`` for the original
   splits).
+* **Motion**: the clip a person's current motion segment comes from (``motion_labels.json`` of a
+  synthetic recording, ``motions.clip_family``: ``walk``, ``everyday_sit``...); ``unknown`` for
+  recordings without labels.
 
 ``NAME+learned`` runs the learned estimator NAME with ``detector: learned``; ``NAME@PATH`` with the
 checkpoint PATH instead of the bundled one (``depth+learned@runs/depth/best.pt``); ``NAME=YAML`` with
@@ -65,7 +69,10 @@ class Breakdown:
                                                             "false_frames": 0})
         self.ms: list[float] = []
 
-    def add(self, sensor: str, pred: list[np.ndarray], gt: list[np.ndarray]) -> None:
+    def add(self, sensor: str, pred: list[np.ndarray], gt: list[np.ndarray], motions: list[str] | None = None) -> None:
+        """One frame: predicted and ground-truth people (J, 3) metres; ``motions`` the clip of each
+        ground-truth person."""
+        motions = motions or ["unknown"] * len(gt)
         pairs = match_people(pred, gt)
         f = self.frames[sensor]
         f["frames"] += 1
@@ -77,16 +84,18 @@ class Breakdown:
             e, s = swap_errors(pred[i], gt[j], self.js)
             e = np.where(np.isfinite(e), e, 10.0)
             s = np.where(np.isfinite(s), s, 10.0)
-            self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "missed": False,
+            self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "motion": motions[j],
+                                "missed": False,
                                 "mpjpe": float(e.mean()), "swap_mpjpe": float(min(e.mean(), s.mean())),
                                 "pck10": float((e < 0.1).mean()), "swapped": bool(s.mean() < e.mean() - 0.02)})
         found = {j for _, j in pairs}
         for j in range(len(gt)):
             if j not in found:
-                self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "missed": True})
+                self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "motion": motions[j],
+                                    "missed": True})
 
     def table(self, key: str) -> dict[str, dict]:
-        """Group -> metrics (``key``: "view" or "sensor"), plus "all": MPJPE, swap oracle and swap
+        """Group -> metrics (``key``: "view", "sensor" or "motion"), plus "all": MPJPE, swap oracle and swap
         rate over matched people; mAP@10cm over every ground-truth person (a missed one scores 0,
         as in :class:`~unipose_ros.core.metrics.PoseEvaluator`)."""
         groups: dict[str, list[dict]] = defaultdict(list)
@@ -131,6 +140,27 @@ def recording_sensor(rec: Path) -> str:
     return "unknown"
 
 
+class MotionLabels:
+    """The motion of each person in each frame of a synthetic recording (``motion_labels.json``)."""
+
+    def __init__(self, rec: Path) -> None:
+        from unipose_ros.synthetic.recording import MOTION_LABELS
+
+        path = rec / MOTION_LABELS
+        data = json.loads(path.read_text()) if path.exists() else None
+        self.people: list[list[str]] = data["people"] if data else []
+        self.fps = float(data["fps"]) if data else 1.0
+        self.start = int(data["start_stamp_ns"]) if data else 0
+
+    def __call__(self, stamp_ns: int, track_ids: list[int]) -> list[str]:
+        """Clip family of each track id at ``stamp_ns`` ("unknown" where not labelled)."""
+        from unipose_ros.synthetic.motions import clip_family
+
+        i = round((stamp_ns - self.start) * self.fps / 1e9)
+        return [clip_family(self.people[t][i]) if 0 <= t < len(self.people) and 0 <= i < len(self.people[t])
+                else "unknown" for t in track_ids]
+
+
 def build(spec: str):
     """An estimator from a ``NAME[+DETECTOR][@CHECKPOINT][=YAML]`` spec (``registry.parse_spec``;
     the checkpoint replaces the bundled one; the YAML holds the estimator's settings and wins over
@@ -145,7 +175,7 @@ def build(spec: str):
 
 def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
     """Every estimator of ``names`` on every ``frame_stride``-th frame of the recordings under
-    ``data``: per-view, per-sensor and detection tables."""
+    ``data``: per-view, per-sensor, per-motion and detection tables."""
     from tqdm import tqdm
 
     from unipose_training.evaluate import find_recordings, iter_recording_pairs
@@ -155,16 +185,19 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
     stats = {n: Breakdown() for n in names}
     for rec in tqdm(recs, unit="rec", desc="breakdown"):
         sensor = recording_sensor(rec)
+        labels = MotionLabels(rec)
         for frame, truth in iter_recording_pairs([rec], ITOP15, frame_stride):
             gt = [g.joints.astype(np.float64) for g in truth]
+            motions = labels(frame.stamp_ns, [g.track_id for g in truth])
             for n, est in estimators.items():
                 t0 = time.perf_counter()
                 poses = est.estimate(frame)
                 stats[n].ms.append(1e3 * (time.perf_counter() - t0))
-                stats[n].add(sensor, [p.joints.astype(np.float64) for p in poses], gt)
+                stats[n].add(sensor, [p.joints.astype(np.float64) for p in poses], gt, motions)
     for est in estimators.values():
         est.close()
-    return {n: {"view": s.table("view"), "sensor": s.table("sensor"), "detection": s.detection(),
+    return {n: {"view": s.table("view"), "sensor": s.table("sensor"), "motion": s.table("motion"),
+                "detection": s.detection(),
                 "latency_ms_p50": float(np.median(s.ms)) if s.ms else None}
             for n, s in stats.items()} | {"recordings": [str(r) for r in recs]}
 
@@ -172,15 +205,15 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
 def markdown(result: dict) -> str:
     names = [k for k in result if k != "recordings"]
     lines = []
-    for key in ("view", "sensor"):
-        groups = sorted({g for n in names for g in result[n][key]}, key=lambda g: (g == "all", VIEWS.index(g)
+    for key in ("view", "sensor", "motion"):
+        groups = sorted({g for n in names for g in result[n].get(key, {})}, key=lambda g: (g == "all", VIEWS.index(g)
                                                                                   if g in VIEWS else 9, g))
         lines += [f"\n**Per {key}** (MPJPE mm of the found / mAP@10cm, misses count 0 / swap-oracle MPJPE mm / "
                   "swap rate)\n", "| estimator | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
         for n in names:
             cells = []
             for g in groups:
-                r = result[n][key].get(g)
+                r = result[n].get(key, {}).get(g)
                 cells.append("-" if r is None else f"{r['mpjpe_mm']:.0f} / {r['map_10cm']:.2f} / "
                              f"{r['swap_oracle_mpjpe_mm']:.0f} / {r['swap_rate']:.2f} (n={r['people']})")
             lines.append(f"| {n} | " + " | ".join(cells) + " |")

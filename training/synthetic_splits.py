@@ -46,6 +46,8 @@ class SplitSpec:
         views: the scene distribution (``scene.ViewConfig``); None = the fixed room layout.
         body_ranges: phenotype ranges of the bodies; None = the training ranges.
         people_cycle: people per recording, cycled (replaces ``two_people_every`` when set).
+        everyday: share of motion segments drawn from the procedural everyday poses (sitting,
+            gestures, bending, crouching, kneeling, lying; ``synthetic.everyday``).
     """
 
     recordings: int = 4
@@ -59,11 +61,14 @@ class SplitSpec:
     views: ViewConfig | None = None
     body_ranges: dict[str, tuple[float, float]] | None = None
     people_cycle: list[int] | None = None
+    everyday: float = 0.0
 
 
 @dataclass
 class SplitsConfig:
-    """Both splits (see :class:`SplitSpec`)."""
+    """The splits (see :class:`SplitSpec`): ``train``; ``test`` (held-out clips, bodies and rooms);
+    ``cross`` (also held-out sensors, views and heavier, older bodies); ``everyday`` (as cross, with
+    60 % of the segments procedural everyday poses drawn from seeds no training recording uses)."""
 
     train: SplitSpec = field(default_factory=lambda: SplitSpec(recordings=48, frames=100, seed0=1000))
     test: SplitSpec = field(default_factory=lambda: SplitSpec(recordings=8, frames=40, seed0=9000,
@@ -71,6 +76,9 @@ class SplitsConfig:
     cross: SplitSpec = field(default_factory=lambda: SplitSpec(
         recordings=6, frames=30, fps=4.0, seed0=30000, motions=list(TEST_CLIPS),
         sensors=list(CROSS_SENSORS), views=ViewConfig(), body_ranges=dict(HEAVY_BODIES), people_cycle=[1, 2, 3]))
+    everyday: SplitSpec = field(default_factory=lambda: SplitSpec(
+        recordings=6, frames=30, fps=4.0, seed0=31000, motions=list(TEST_CLIPS), everyday=0.6,
+        sensors=list(CROSS_SENSORS), views=ViewConfig(), body_ranges=dict(HEAVY_BODIES), people_cycle=[1, 2]))
 
 
 def split_motions(cfg: SplitsConfig, split: str) -> list[str]:
@@ -86,7 +94,7 @@ def split_motions(cfg: SplitsConfig, split: str) -> list[str]:
 
 
 def recording_configs(cfg: SplitsConfig, split: str) -> list[GeneratorConfig]:
-    """The generator settings of every recording of ``split`` ("train", "test" or "cross")."""
+    """The generator settings of every recording of ``split`` ("train", "test", "cross" or "everyday")."""
     spec: SplitSpec = getattr(cfg, split)
     motions = split_motions(cfg, split)
     out = []
@@ -99,7 +107,8 @@ def recording_configs(cfg: SplitsConfig, split: str) -> list[GeneratorConfig]:
             extra = dict(sensor=spec.sensors[i % len(spec.sensors)], random_phase=True, speed=(0.6, 1.5))
         out.append(GeneratorConfig(frames=spec.frames, fps=spec.fps, seed=spec.seed0 + i, motions=motions,
                                    people=people, resolution=(640, 480) if large else (320, 240),
-                                   views=spec.views, body_ranges=spec.body_ranges, **extra))
+                                   views=spec.views, body_ranges=spec.body_ranges, everyday=spec.everyday,
+                                   **extra))
     return out
 
 
@@ -139,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, help="YAML SplitsConfig (default: built-in sizes)")
     ap.add_argument("--out", type=Path, required=True, help="output folder (train/ and test/ inside)")
-    ap.add_argument("--split", choices=("train", "test", "cross", "both"), default="both",
-                    help="both = train and test; cross = the cross-sensor held-out split")
+    ap.add_argument("--split", choices=("train", "test", "cross", "everyday", "both"), default="both",
+                    help="both = train and test; cross = the cross-sensor held-out split; everyday = cross "
+                         "with everyday poses")
     args = ap.parse_args(argv)
     cfg = load_yaml(SplitsConfig, args.config) if args.config else SplitsConfig()
     splits = ("train", "test") if args.split == "both" else (args.split,)

@@ -5,6 +5,8 @@ pixel.
     python -m unipose_training.detection.data --out data/detect/train --recordings 400
     python -m unipose_training.detection.data --out data/detect/cross --recordings 40 \\
         --sensors cross --seed 900000 --heavy-bodies        # the held-out sensors and bodies
+    python -m unipose_training.detection.data --out data/detect/everyday --recordings 300 \\
+        --seed 700000 --everyday 0.5                        # sitting, crouching, lying... people
 
 One ``rec_<seed>.npz`` per recording (written atomically, so an interrupted run resumes where it
 stopped): ``depth`` (F, h, w) uint16 mm, ``instance`` (F, h, w) int8 (-1 background), ``fx``,
@@ -43,6 +45,8 @@ class DetectionDataConfig:
         views: scene distribution.
         heavy_bodies: draw phenotypes from the heavy / old end (a body distribution training
             does not use, for the cross-sensor set).
+        everyday: share of motion segments from the procedural everyday poses (sitting,
+            crouching, lying...; ``synthetic.everyday``).
     """
 
     recordings: int = 400
@@ -54,6 +58,7 @@ class DetectionDataConfig:
     seed: int = 500_000
     views: ViewConfig = field(default_factory=ViewConfig)
     heavy_bodies: bool = False
+    everyday: float = 0.0
 
 
 def resize_nearest(a: np.ndarray, width: int) -> np.ndarray:
@@ -92,7 +97,7 @@ def generate(cfg: DetectionDataConfig, out: Path, progress: bool = True) -> dict
         people, sensor = recording_plan(cfg, i)
         gen = GeneratorConfig(frames=cfg.frames, fps=cfg.fps, people=people, seed=seed, sensor=sensor,
                               views=cfg.views, random_phase=True, speed=(0.6, 1.5),
-                              body_ranges=HEAVY_BODIES if cfg.heavy_bodies else None)
+                              body_ranges=HEAVY_BODIES if cfg.heavy_bodies else None, everyday=cfg.everyday)
         depth, inst, joints, visible, fx = [], [], [], [], 0.0
         for sf in generate_frames(gen, body):
             depth.append(resize_nearest(sf.depth_mm, cfg.width))
@@ -118,10 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sensors", type=str, default=",".join(TRAIN_SENSORS))
     ap.add_argument("--seed", type=int, default=DetectionDataConfig.seed)
     ap.add_argument("--heavy-bodies", action="store_true")
+    ap.add_argument("--everyday", type=float, default=0.0, help="share of everyday-pose segments (0-1)")
     args = ap.parse_args(argv)
     sensors = CROSS_SENSORS if args.sensors == "cross" else tuple(s for s in args.sensors.split(",") if s)
     cfg = replace(DetectionDataConfig(), recordings=args.recordings, frames=args.frames, sensors=sensors, seed=args.seed,
-                  heavy_bodies=args.heavy_bodies)
+                  heavy_bodies=args.heavy_bodies, everyday=args.everyday)
     print(generate(cfg, args.out))
     return 0
 

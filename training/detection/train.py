@@ -54,10 +54,12 @@ class DetectionFrames(Dataset):
     """Every frame of the ``rec_*.npz`` recordings under ``root``; item ``(epoch, index)`` is an
     augmented sample seeded by (seed, epoch, index), or item ``index`` un-augmented."""
 
-    def __init__(self, root: str | Path, cfg: DetectorTrainConfig, augment: bool = True) -> None:
-        files = sorted(Path(root).glob("rec_*.npz"))
+    def __init__(self, root: str | Path | list[Path], cfg: DetectorTrainConfig, augment: bool = True) -> None:
+        roots = [Path(r) for r in (root if isinstance(root, (list, tuple)) else [root])]
+        files = sorted(f for r in roots for f in r.glob("rec_*.npz"))
         if not files:
-            raise FileNotFoundError(f"no rec_*.npz under {root}: run python -m unipose_training.detection.data first")
+            raise FileNotFoundError(f"no rec_*.npz under {[str(r) for r in roots]}: run python -m "
+                                    "unipose_training.detection.data first")
         self.depth, self.instance = [], []
         for f in files:
             with np.load(f) as d:
@@ -100,17 +102,27 @@ def save_detector(path: str | Path, model: PersonDetectorNet, config: DetectorCo
     tmp.replace(path)
 
 
-def train(cfg: DetectorTrainConfig, data: Path, out: Path, resume: bool = False, export: Path | None = None,
-          device: str = "auto", max_minutes: float = 0.0) -> dict:
-    """Train (or resume) and return the final epoch's mean losses. ``max_minutes`` > 0 stops
-    after the epoch that passes it (resume later)."""
+def train(cfg: DetectorTrainConfig, data: Path | list[Path], out: Path, resume: bool = False,
+          export: Path | None = None, device: str = "auto", max_minutes: float = 0.0, init: Path | None = None) -> dict:
+    """Train (or resume) and return the final epoch's mean losses. ``data``: one or more folders
+    of recordings. ``max_minutes`` > 0 stops after the epoch that passes it (resume later).
+    ``init``: start from the weights of this detector checkpoint (fine-tuning; its network shape
+    must equal ``cfg.detector``'s)."""
     info = dist.init_distributed(device)
     torch.manual_seed(cfg.seed)
     ds = DetectionFrames(data, cfg)
     sampler = dist.EpochSampler(ds, shuffle=True, seed=cfg.seed, drop_last=True)
     loader = DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
                         drop_last=True, persistent_workers=cfg.workers > 0)
-    model = PersonDetectorNet(cfg.detector).to(info.device)
+    model = PersonDetectorNet(cfg.detector)
+    if init is not None:
+        from unipose_ros.estimators.person_detector import load_detector_checkpoint
+
+        net0, cfg0, _ = load_detector_checkpoint(init)
+        if tuple(cfg0.channels) != tuple(cfg.detector.channels):
+            raise ValueError(f"--init {init}: channels {cfg0.channels} differ from the config's {cfg.detector.channels}")
+        model.load_state_dict(net0.state_dict())
+    model = model.to(info.device)
     net = torch.nn.parallel.DistributedDataParallel(model) if info.distributed else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * len(loader)
@@ -158,6 +170,7 @@ def train(cfg: DetectorTrainConfig, data: Path, out: Path, resume: bool = False,
             break
     if info.is_main and export is not None and history and history[-1]["epoch"] == cfg.epochs:
         save_detector(export, model, cfg.detector, {"data": str(data), "frames": len(ds), "epochs": cfg.epochs,
+                                                    "init": str(init) if init else None,
                                                     "train_config": json.loads(json.dumps(asdict(cfg))),
                                                     "history": history})
     dist.cleanup()
@@ -168,16 +181,17 @@ def main(argv: list[str] | None = None) -> int:
     from unipose_ros.core.config import load_yaml
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--data", type=Path, nargs="+", required=True, help="folders of detector recordings")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--config", type=Path, help="YAML of DetectorTrainConfig")
+    ap.add_argument("--init", type=Path, help="start from this detector checkpoint's weights (fine-tune)")
     ap.add_argument("--export", type=Path)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop after the epoch that passes this")
     args = ap.parse_args(argv)
     cfg = load_yaml(DetectorTrainConfig, args.config) if args.config else DetectorTrainConfig()
-    print(train(cfg, args.data, args.out, args.resume, args.export, args.device, args.max_minutes))
+    print(train(cfg, args.data, args.out, args.resume, args.export, args.device, args.max_minutes, args.init))
     return 0
 
 

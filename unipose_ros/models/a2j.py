@@ -109,3 +109,35 @@ class Neck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+class UpsampleNeck(nn.Module):
+    """A finer feature map for the heads (one feature-pyramid step).
+
+    forward(top (B, top_ch, h, w), fine (B, fine_ch, h * factor, w * factor)) ->
+    (B, out_ch, h * factor, w * factor): the 1x1-reduced top features, bilinearly upsampled, plus
+    a 1x1 lateral projection of the finer backbone stage, then a 3x3 conv + batch norm + ReLU.
+    """
+
+    def __init__(self, top_ch: int, fine_ch: int, out_ch: int, factor: int) -> None:
+        super().__init__()
+        if out_ch <= 0 or factor < 2:
+            raise ValueError(f"UpsampleNeck needs out_ch > 0 and factor >= 2, got {out_ch}, {factor}")
+        self.out_channels, self.factor = out_ch, factor
+        self.top = nn.Sequential(nn.Conv2d(top_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+        self.lateral = nn.Sequential(nn.Conv2d(fine_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch))
+        self.smooth = nn.Sequential(nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch),
+                                    nn.ReLU(inplace=True))
+
+    def forward(self, top: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+        up = nn.functional.interpolate(self.top(top), scale_factor=self.factor, mode="bilinear", align_corners=False)
+        return self.smooth(torch.relu(up + self.lateral(fine)))
+
+
+def make_neck(backbone: nn.Module, out_ch: int, head_stride: int) -> nn.Module:
+    """The neck of an image A2J model: :class:`Neck` at the backbone's output stride, or an
+    :class:`UpsampleNeck` to ``head_stride`` when that is finer (``out_ch`` must then be > 0)."""
+    if head_stride == backbone.stride:
+        return Neck(backbone.out_channels, out_ch)
+    return UpsampleNeck(backbone.out_channels, backbone.channels_at(head_stride), out_ch or backbone.out_channels,
+                        backbone.stride // head_stride)

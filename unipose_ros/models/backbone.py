@@ -75,6 +75,7 @@ class ResNet(nn.Module):
             nn.Conv2d(in_channels, stem, 7, 2, padding=3, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, padding=1))
         stages = []
+        self.stage_strides: list[int] = []
         in_ch, stride_now, dilation = stem, 4, 1
         for i, (width, n) in enumerate(zip(config.widths, config.blocks)):
             stride = 1
@@ -86,6 +87,7 @@ class ResNet(nn.Module):
             blocks = [BasicBlock(in_ch, width, stride, dilation)]
             blocks += [BasicBlock(width, width, 1, dilation) for _ in range(n - 1)]
             stages.append(nn.Sequential(*blocks))
+            self.stage_strides.append(stride_now)
             in_ch = width
         self.stages = nn.Sequential(*stages)
         self.out_channels = in_ch
@@ -99,3 +101,29 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
+
+    def channels_at(self, stride: int) -> int:
+        """Channels of the last stage that runs at ``stride`` (input pixels per cell)."""
+        return self.config.widths[self._last_stage_at(stride)]
+
+    def _last_stage_at(self, stride: int) -> int:
+        idx = [i for i, s in enumerate(self.stage_strides) if s == stride]
+        if not idx:
+            raise ValueError(f"ResNet: no stage runs at stride {stride}; stage strides {self.stage_strides}")
+        return idx[-1]
+
+    def features(self, x: torch.Tensor, stride: int = 0) -> tuple[torch.Tensor, ...]:
+        """``(top,)``, or ``(top, fine)`` with ``fine`` the output of the last stage at ``stride``
+        when ``stride`` is finer than the output stride (for an upsampling neck).
+
+        Shapes: top (B, widths[-1], H / output_stride, W / output_stride); fine
+        (B, channels_at(stride), H / stride, W / stride)."""
+        if not stride or stride == self.stride:
+            return (self(x),)
+        keep = self._last_stage_at(stride)
+        y, fine = self.stem(x), None
+        for i, stage in enumerate(self.stages):
+            y = stage(y)
+            if i == keep:
+                fine = y
+        return y, fine

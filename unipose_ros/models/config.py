@@ -22,8 +22,12 @@ class A2JConfig:
             (points in normalised cube coordinates times S / 2 are crop units).
         n_points: points per person (point model).
         backbone: ResNet of the image models.
-        anchor_stride: crop pixels between neighbouring in-plane anchors; must divide the backbone's
-            output stride (anchors per feature cell = (output_stride / anchor_stride) ** 2).
+        anchor_stride: crop pixels between neighbouring in-plane anchors; must divide the head's
+            stride (anchors per feature cell = (stride / anchor_stride) ** 2).
+        head_stride: input pixels per cell of the heads' feature map; 0 = the backbone's output
+            stride. A finer stride (e.g. 8 with output stride 16) adds an upsampling neck
+            (``a2j.UpsampleNeck``) that merges the backbone stage at that stride, so the heads see
+            a 16 x 16 map of a 128 px crop without running the deep stages at that size.
         depth_levels: depths of the 3D anchors of the colour model, as fractions of the cube side
             (crop units = level * input_size; -0.125 is 0.3 m in front of the centre with a 2.4 m cube).
         neck_channels: 1x1 convolution reducing the backbone features before the heads (0: none).
@@ -46,6 +50,7 @@ class A2JConfig:
     n_points: int = 1024
     backbone: ResNetConfig = field(default_factory=ResNetConfig)
     anchor_stride: int = 4
+    head_stride: int = 0
     depth_levels: tuple[float, ...] = (-0.125, 0.0, 0.125)
     neck_channels: int = 128
     head_channels: int = 96
@@ -60,13 +65,18 @@ class A2JConfig:
         if self.kind not in KINDS:
             raise ValueError(f"A2JConfig.kind must be one of {KINDS}, got {self.kind!r}")
         get_joint_set(self.joint_set)  # KeyError naming the known sets
-        stride = self.backbone.output_stride
-        if self.input_size <= 0 or self.input_size % stride:
+        top = self.backbone.output_stride
+        if self.head_stride and (self.head_stride > top or self.head_stride < 4 or top % self.head_stride):
+            raise ValueError(f"A2JConfig.head_stride ({self.head_stride}) must be 0 or a stride of the backbone "
+                             f"between 4 and its output stride {top}")
+        if self.head_stride and self.head_stride != top and self.kind == "pointcloud":
+            raise ValueError("A2JConfig.head_stride applies to the image models (depth, rgb), not 'pointcloud'")
+        stride = self.stride
+        if self.input_size <= 0 or self.input_size % top:
             raise ValueError(f"A2JConfig.input_size ({self.input_size}) must be a positive multiple of the backbone's "
-                             f"output stride ({stride})")
+                             f"output stride ({top})")
         if self.anchor_stride <= 0 or stride % self.anchor_stride:
-            raise ValueError(f"A2JConfig.anchor_stride ({self.anchor_stride}) must divide the backbone's output stride "
-                             f"({stride})")
+            raise ValueError(f"A2JConfig.anchor_stride ({self.anchor_stride}) must divide the heads' stride ({stride})")
         if not self.depth_levels:
             raise ValueError("A2JConfig.depth_levels must not be empty")
         if len(self.point_widths) < 1 or min(self.point_widths) <= 0:
@@ -86,14 +96,19 @@ class A2JConfig:
         return len(get_joint_set(self.joint_set))
 
     @property
+    def stride(self) -> int:
+        """Input pixels per cell of the heads' feature map."""
+        return self.head_stride or self.backbone.output_stride
+
+    @property
     def per_cell(self) -> int:
         """In-plane anchors per feature cell along each axis."""
-        return self.backbone.output_stride // self.anchor_stride
+        return self.stride // self.anchor_stride
 
     @property
     def feature_size(self) -> int:
-        """Side of the backbone's feature map."""
-        return self.input_size // self.backbone.output_stride
+        """Side of the heads' feature map."""
+        return self.input_size // self.stride
 
     @property
     def num_anchors(self) -> int:

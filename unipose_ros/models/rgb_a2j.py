@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from unipose_ros.core.crop import RGB_MEAN, RGB_STD
-from unipose_ros.models.a2j import A2JOutput, ConvHead, Neck, aggregate, to_anchor_major
+from unipose_ros.models.a2j import A2JOutput, ConvHead, aggregate, make_neck, to_anchor_major
 from unipose_ros.models.anchors import anchor_grid_3d
 from unipose_ros.models.backbone import ResNet
 from unipose_ros.models.config import A2JConfig
@@ -32,13 +32,13 @@ class RGBA2J(nn.Module):
         self.config = config
         j, p = config.num_joints, config.per_cell ** 2 * len(config.depth_levels)
         self.backbone = ResNet(config.backbone, in_channels=3)
-        self.neck = Neck(self.backbone.out_channels, config.neck_channels)
+        self.neck = make_neck(self.backbone, config.neck_channels, config.stride)
         c = self.neck.out_channels
         self.weight_head = ConvHead(c, config.head_channels, config.head_layers, p * j)
         self.offset_head = ConvHead(c, config.head_channels, config.head_layers, p * j * 3)
         f = config.feature_size
         levels = [lv * config.input_size for lv in config.depth_levels]
-        self.register_buffer("anchors", anchor_grid_3d(f, f, config.backbone.output_stride, config.per_cell, levels),
+        self.register_buffer("anchors", anchor_grid_3d(f, f, config.stride, config.per_cell, levels),
                              persistent=False)
         self.register_buffer("mean", torch.tensor(RGB_MEAN).mul(255.0).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("inv_std", 1.0 / torch.tensor(RGB_STD).mul(255.0).view(1, 3, 1, 1), persistent=False)
@@ -49,7 +49,7 @@ class RGBA2J(nn.Module):
         if x.ndim != 4 or x.shape[1:] != (3, s, s):
             raise ValueError(f"RGBA2J expects (B, 3, {s}, {s}) RGB, got {tuple(x.shape)}")
         x = (x.float() - self.mean) * self.inv_std
-        feat = self.neck(self.backbone(x))
+        feat = self.neck(*self.backbone.features(x, cfg.stride))
         j, p = cfg.num_joints, cfg.per_cell ** 2 * len(cfg.depth_levels)
         logits = to_anchor_major(self.weight_head(feat), p, j, 1).squeeze(-1)
         offsets = to_anchor_major(self.offset_head(feat), p, j, 3)

@@ -50,6 +50,8 @@ class Motion:
         root_rot: (T, 3, 3) pelvis orientation (world from body).
         local: (T, len(JOINTS), 3, 3) local rotations in world-aligned rest axes.
         loop: whether the clip is cyclic (it can be repeated end to start).
+        frame_labels: the clip each frame comes from (a planned motion of several segments);
+            empty for a single clip.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Motion:
     root_rot: np.ndarray
     local: np.ndarray
     loop: bool = False
+    frame_labels: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.root_pos)
@@ -66,6 +69,12 @@ class Motion:
     def duration(self) -> float:
         """Length in seconds."""
         return len(self) / self.fps
+
+
+def clip_family(label: str) -> str:
+    """The source clip of a segment name: ``"walk~mirror+punch"`` (walk mirrored, its upper body
+    from punch) -> ``"walk"``; ``"everyday_sit"`` stays."""
+    return label.split("+")[0].split("~")[0]
 
 
 def available_clips(motion_dir: Path = MOTION_DIR) -> list[str]:

@@ -6,6 +6,7 @@ Everything random derives from ``GeneratorConfig.seed``.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from unipose_ros.core.camera import PinholeCamera
 from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import COCO17, ITOP15
 from unipose_ros.core.pose import Modality, PersonPose
+from unipose_ros.synthetic import everyday as everyday_poses
 from unipose_ros.synthetic import motions as mo
 from unipose_ros.synthetic.bodies import BodyModel, PosedBody, sample_phenotype
 from unipose_ros.synthetic.render import Renderer
@@ -25,6 +27,8 @@ from unipose_ros.synthetic.sensor import DepthNoise, apply_depth_noise, apply_rg
 from unipose_ros.synthetic.sensors import apply_sensor, sensor
 
 FRAME_ID = "camera_color_optical_frame"
+#: File next to a recording's bag data: the motion segment of every person in every frame.
+MOTION_LABELS = "motion_labels.json"
 START_STAMP_NS = 1_700_000_000_000_000_000
 
 
@@ -38,7 +42,8 @@ class GeneratorConfig:
         resolution: (width, height) pixels; 640x480 (RealSense-like) or 320x240 (ITOP-like).
         people: number of people (0 = an empty room, 1-3), placed so that they do not collide.
         seed: seed of every random choice (room, camera, bodies, motions, noise).
-        motions: clip names to draw from (see ``motions.available_clips``); None = all.
+        motions: clip names to draw from (see ``motions.available_clips``, and
+            ``everyday.everyday_clips``); None = all bundled clips.
         min_people_pixels: a person is listed in the ground truth of a frame only if at least
             this many of their pixels are visible.
         clutter: number of boxes / cylinders in the room.
@@ -54,6 +59,9 @@ class GeneratorConfig:
             the training ranges.
         random_phase: each clip segment starts at a random phase of its clip.
         speed: playback speed range of each segment (1 = as captured).
+        everyday: share of the motion segments drawn from the procedural everyday poses
+            (``synthetic.everyday``: sitting, gestures, bending, crouching, kneeling, lying; every
+            family unless ``motions`` names some); 0 = the motion-capture clips only.
     """
 
     frames: int = 60
@@ -72,6 +80,7 @@ class GeneratorConfig:
     random_phase: bool = False
     speed: tuple[float, float] = (1.0, 1.0)
     body_ranges: dict[str, tuple[float, float]] | None = None
+    everyday: float = 0.0
 
     def __post_init__(self) -> None:
         if self.sensor:
@@ -81,6 +90,8 @@ class GeneratorConfig:
         self.speed = tuple(float(v) for v in self.speed)  # type: ignore[assignment]
         if isinstance(self.views, dict):
             self.views = ViewConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.views.items()})
+        if not 0.0 <= self.everyday <= 1.0:
+            raise ValueError(f"everyday is a share of the motion segments in [0, 1], got {self.everyday}")
         if self.frames < 1 or self.people < 0 or self.fps <= 0:
             raise ValueError(f"frames ({self.frames}) and fps ({self.fps}) must be positive, people "
                              f"({self.people}) >= 0 (0: an empty room)")
@@ -130,6 +141,8 @@ class SyntheticFrame:
         depth_mm: (H, W) uint16 sensor depth in millimetres (0 invalid).
         instance: (H, W) int16 person index per pixel (-1 room).
         joints_all: joint-set name -> (P, J, 3) joints of every person, visible or not.
+        motions: the motion segment each person shows (person index -> e.g. ``"walk~mirror"``,
+            ``"everyday_sit"``; ``motions.clip_family`` gives the clip).
     """
 
     frame: RGBDFrame
@@ -138,6 +151,7 @@ class SyntheticFrame:
     depth_mm: np.ndarray
     instance: np.ndarray
     joints_all: dict[str, np.ndarray]
+    motions: dict[int, str] = field(default_factory=dict)
 
 
 def _outside(xy: np.ndarray, area: tuple[float, float, float, float]) -> float:
@@ -149,19 +163,24 @@ def _outside(xy: np.ndarray, area: tuple[float, float, float, float]) -> float:
 
 def plan_motion(rng: np.random.Generator, clips: dict[str, mo.Motion], n_frames: int, fps: float,
                 area: tuple[float, float, float, float], augment: bool = True, random_phase: bool = False,
-                speed: tuple[float, float] = (1.0, 1.0)) -> mo.Motion:
+                speed: tuple[float, float] = (1.0, 1.0), everyday: float = 0.0) -> mo.Motion:
     """A motion of ``n_frames`` at ``fps`` made of clip segments (2-5 s of a looping clip or one
     play of a clip), each augmented and placed in ``area`` with the heading that keeps it
     inside best. Segments start where the previous one ended (the pose may change there).
     With ``random_phase`` each segment starts at a uniform phase of its clip; its playback
-    speed is uniform in ``speed``."""
-    names = list(clips)
+    speed is uniform in ``speed``. A share ``everyday`` of the segments comes from the procedural
+    everyday clips among ``clips`` (``synthetic.everyday``), the rest from the others."""
+    daily = [n for n in clips if everyday_poses.is_everyday(n)]
+    names = [n for n in clips if n not in daily] or daily
     upright = [n for n in names if n in mo.UPRIGHT_CLIPS] or names
     parts: list[mo.Motion] = []
     pos = np.array([rng.uniform(area[0], area[1]), rng.uniform(area[2], area[3])])
     total = 0
     while total < n_frames:
-        name = rng.choice(upright) if rng.random() < 0.85 else rng.choice(names)
+        if daily and everyday > 0 and rng.random() < everyday:
+            name = rng.choice(daily)
+        else:
+            name = rng.choice(upright) if rng.random() < 0.85 else rng.choice(names)
         clip = clips[name]
         length = int(rng.uniform(2.0, 5.0) * fps) if clip.loop else int(clip.duration * fps) + 1
         length = max(1, min(length, n_frames - total))
@@ -188,23 +207,25 @@ def plan_motion(rng: np.random.Generator, clips: dict[str, mo.Motion], n_frames:
     return mo.Motion(name="|".join(p.name for p in parts), fps=fps,
                      root_pos=np.concatenate([p.root_pos for p in parts]),
                      root_rot=np.concatenate([p.root_rot for p in parts]),
-                     local=np.concatenate([p.local for p in parts]))
+                     local=np.concatenate([p.local for p in parts]),
+                     frame_labels=tuple(p.name for p in parts for _ in range(len(p))))
 
 
 def _people(cfg: GeneratorConfig, rng: np.random.Generator, body: BodyModel, clips: dict[str, mo.Motion],
-            area: tuple[float, float, float, float]) -> tuple[list, list[PosedBody], list[str]]:
+            area: tuple[float, float, float, float]) -> tuple[list, list[PosedBody], list[tuple[str, ...]]]:
     persons, posed, names = [], [], []
     for _ in range(cfg.people):
         person = body.make_person(rng, sample_phenotype(rng, cfg.body_ranges) if cfg.body_ranges else None)
         best = None
         for _try in range(20):  # keep a clearance of 0.8 m from the people already placed
-            motion = plan_motion(rng, clips, cfg.frames, cfg.fps, area, cfg.augment, cfg.random_phase, cfg.speed)
+            motion = plan_motion(rng, clips, cfg.frames, cfg.fps, area, cfg.augment, cfg.random_phase, cfg.speed,
+                                 cfg.everyday)
             pb = body.pose(person, motion)
             hip = pb.itop15[:, ITOP15.index("torso"), :2]
             gap = min((np.linalg.norm(hip - o.itop15[:, ITOP15.index("torso"), :2], axis=1).min()
                        for o in posed), default=np.inf)
             if best is None or gap > best[0]:
-                best = (gap, pb, motion.name)
+                best = (gap, pb, motion.frame_labels)
             if gap > 0.8:
                 break
         persons.append(person)
@@ -218,8 +239,12 @@ def generate_frames(cfg: GeneratorConfig, body: BodyModel | None = None) -> Iter
     drawn first). ``body`` shares an already loaded anny model."""
     rng = np.random.default_rng(cfg.seed)
     body = body if body is not None else BodyModel()
-    names = cfg.motions if cfg.motions else mo.available_clips()
-    clips = {n: mo.load_clip(n) for n in names}
+    names = list(cfg.motions) if cfg.motions else mo.available_clips()
+    if cfg.everyday > 0 and not any(everyday_poses.is_everyday(n) for n in names):
+        names += everyday_poses.everyday_clips()
+    pose_rng = np.random.default_rng([cfg.seed, 1])  # the everyday clips do not shift the other draws
+    clips = {n: everyday_poses.make_clip(n, pose_rng) if everyday_poses.is_everyday(n) else mo.load_clip(n)
+             for n in names}
     if cfg.views is not None:
         room, cam_pose = random_view(rng, cfg.views)
     else:
@@ -228,7 +253,7 @@ def generate_frames(cfg: GeneratorConfig, body: BodyModel | None = None) -> Iter
     camera: PinholeCamera = model.camera if model else camera_intrinsics(cfg.resolution)
     if cfg.views is None:
         cam_pose = random_camera(rng, room)
-    persons, posed, _ = _people(cfg, rng, body, clips, room.area)
+    persons, posed, labels = _people(cfg, rng, body, clips, room.area)
     light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(0.8, 1.5)])
     renderer = Renderer(camera, cam_pose, room, light_dir=light, ambient=rng.uniform(0.25, 0.4))
     joints_cam = {js.name: np.stack([cam_pose.world_to_camera(getattr(p, js.name)) for p in posed], 1)
@@ -246,12 +271,15 @@ def generate_frames(cfg: GeneratorConfig, body: BodyModel | None = None) -> Iter
                                    confidence=np.ones(len(js), np.float32), modality=Modality.GROUND_TRUTH,
                                    score=1.0) for k in visible] for js in (ITOP15, COCO17)}
         yield SyntheticFrame(frame=frame, ground_truth=gt, clean_depth=r.depth, depth_mm=depth_mm,
-                             instance=r.instance, joints_all={k: v[i] for k, v in joints_cam.items()})
+                             instance=r.instance, joints_all={k: v[i] for k, v in joints_cam.items()},
+                             motions={k: lab[i] for k, lab in enumerate(labels)})
 
 
 def generate_recording(path: str | Path, config: GeneratorConfig, body: BodyModel | None = None,
                        progress: bool = False) -> RecordingInfo:
-    """Write a synthetic recording (rosbag2, MCAP) to ``path`` and return its summary.
+    """Write a synthetic recording (rosbag2, MCAP) to ``path`` and return its summary. The motion
+    segment of every person in every frame goes to ``path / MOTION_LABELS`` (JSON: ``fps``,
+    ``start_stamp_ns``, ``people``: one label per frame for each track id).
 
     Args:
         path: recording to create (must not exist).
@@ -268,11 +296,16 @@ def generate_recording(path: str | Path, config: GeneratorConfig, body: BodyMode
         from tqdm import tqdm
 
         frames = tqdm(frames, total=config.frames, unit="frame", desc="synthetic")
+    per_person: list[list[str]] = [[] for _ in range(config.people)]
     with RecordingWriter(path, points_stride=config.cloud_stride) as writer:
         for sf in frames:
             writer.write_frame(sf.frame, sf.ground_truth)
             seen += len(sf.ground_truth[ITOP15.name])
             total += config.people
+            for k, label in sf.motions.items():
+                per_person[k].append(label)
+    (Path(path) / MOTION_LABELS).write_text(json.dumps({"fps": config.fps, "start_stamp_ns": START_STAMP_NS,
+                                                         "people": per_person}))
     return RecordingInfo(path=Path(path), frames=config.frames, people=config.people,
                          resolution=tuple(config.resolution), fps=config.fps,
                          seconds=time.perf_counter() - t0, visible_fraction=seen / max(total, 1),
