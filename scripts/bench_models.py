@@ -85,7 +85,7 @@ def bench_networks(devices: list[str], repeats: int) -> list[dict]:
 def load_frames(resolution: tuple[int, int], n: int, seed: int) -> list:
     """``n`` synthetic frames (held-out motions) at ``resolution``, one person."""
     from unipose_ros.synthetic.recording import GeneratorConfig, generate_frames
-    from unipose_training.synthetic_splits import TEST_CLIPS
+    from unipose_training.datasets.splits import TEST_CLIPS
 
     cfg = GeneratorConfig(frames=n, fps=15.0, resolution=resolution, seed=seed, motions=list(TEST_CLIPS))
     return [sf.frame for sf in generate_frames(cfg)]

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from unipose_training.lift import latest_labels
-from unipose_training.pipeline import find_bags
-from unipose_training.pseudo_labels import read_pseudo_labels, track_frames
-from unipose_training.weak_samples import load_samples
+from unipose_training.weak.lift import latest_labels
+from unipose_training.weak.pipeline import find_bags
+from unipose_training.weak.pseudo_labels import read_pseudo_labels, track_frames
+from unipose_training.weak.samples import load_samples
 
 BUCKETS = ((1, 3), (3, 5), (5, 20), (20, 10**9))
 

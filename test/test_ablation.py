@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from unipose_training.ablation import VARIANTS, format_ablation, variant_config  # noqa: E402
-from unipose_training.weak_train import WeakTrainConfig  # noqa: E402
+from unipose_training.weak.ablation import VARIANTS, format_ablation, variant_config  # noqa: E402
+from unipose_training.weak.train import WeakTrainConfig  # noqa: E402
 
 
 def test_each_variant_switches_off_one_part() -> None:

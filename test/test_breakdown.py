@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unipose_ros.core.joints import ITOP15
-from unipose_training.breakdown import Breakdown, person_view, swap_errors
+from unipose_training.evaluation.breakdown import Breakdown, person_view, swap_errors
 
 
 def skeleton(facing_camera: bool = True, yaw_deg: float = 0.0, z: float = 3.0) -> np.ndarray:
@@ -59,7 +59,7 @@ def test_swap_oracle_known_answer():
 def test_per_motion_table_and_labels_file(tmp_path):
     import json
 
-    from unipose_training.breakdown import MotionLabels
+    from unipose_training.evaluation.breakdown import MotionLabels
 
     gt = skeleton()
     b = Breakdown()

@@ -15,14 +15,14 @@ from unipose_ros.core.pose import PersonPose
 
 h5py = pytest.importorskip("h5py")
 
-from unipose_training.datasets_public import (  # noqa: E402
+from unipose_training.datasets.public import (  # noqa: E402
     ITOP_CAMERA,
     PANOPTIC19_NAMES,
     PANOPTIC19_TO_ITOP15,
     iter_itop,
     iter_panoptic,
 )
-from unipose_training.evaluate import evaluate_estimators  # noqa: E402
+from unipose_training.evaluation.evaluate import evaluate_estimators  # noqa: E402
 
 # ---------------------------------------------------------------- ITOP
 

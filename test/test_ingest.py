@@ -17,7 +17,7 @@ from unipose_ros.io.image import numpy_to_image
 from unipose_ros.io.messages import make_header
 from unipose_ros.io.pointcloud import numpy_to_cloud
 from unipose_ros.io.typestore import ros_typestore
-from unipose_training.ingest import (
+from unipose_training.datasets.ingest import (
     IngestConfig,
     IngestReport,
     detect_topics,

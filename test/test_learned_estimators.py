@@ -374,7 +374,7 @@ def test_a_missing_bundled_checkpoint_names_the_file_and_how_to_train_it(monkeyp
         resolve_checkpoint("depth")
     msg = str(err.value)
     assert str(tmp_path / "depth_a2j.pt") in msg
-    assert "python -m unipose_training.supervised --config config/train/depth_a2j.yaml" in msg
+    assert "python -m unipose_training.supervised.train --config config/train/depth_a2j.yaml" in msg
     with pytest.raises(CheckpointError, match="the bundled depth checkpoint .*depth_a2j.yaml"):
         build_estimator("fused")
 
@@ -473,12 +473,12 @@ def test_flip_test_answer_of_a_mirror_symmetric_crop_is_mirror_symmetric(checkpo
 
 
 def test_evaluate_cli_with_checkpoint_and_config_overrides(checkpoints, frames, tmp_path):
-    """``python -m unipose_training.evaluate``: a kind's checkpoint and settings (flip_test) are
+    """``python -m unipose_training.evaluation.evaluate``: a kind's checkpoint and settings (flip_test) are
     used, and the fused estimator takes the same checkpoint overrides for its members."""
     import json
 
     from unipose_ros.io.bag import RecordingWriter
-    from unipose_training.evaluate import main
+    from unipose_training.evaluation.evaluate import main
 
     rec = tmp_path / "data" / "rec0"
     rec.parent.mkdir()

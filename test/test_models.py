@@ -465,7 +465,7 @@ def test_default_checkpoint_paths():
 
 def test_config_scalars_follow_the_dataclass_types():
     # YAML 1.1 reads 1e9 as a string and 5 as an int: both become the float the dataclass asks for.
-    from unipose_training.supervised import SupervisedConfig
+    from unipose_training.supervised.train import SupervisedConfig
 
     cfg = from_dict(SupervisedConfig, {"lr": "1e-3", "epochs": 5.0, "batch_size": "16"})
     assert cfg.lr == pytest.approx(1e-3) and isinstance(cfg.lr, float)
@@ -484,10 +484,10 @@ def test_every_shipped_config_loads():
     from unipose_ros.estimators.baseline import BaselineConfig
     from unipose_ros.estimators.fused import FusedConfig
     from unipose_ros.estimators.learned import LearnedConfig
+    from unipose_training.datasets.splits import SplitsConfig
     from unipose_training.detection.train import DetectorTrainConfig
-    from unipose_training.pipeline import PipelineConfig
-    from unipose_training.supervised import SupervisedConfig
-    from unipose_training.synthetic_splits import SplitsConfig
+    from unipose_training.supervised.train import SupervisedConfig
+    from unipose_training.weak.pipeline import PipelineConfig
 
     root = Path(__file__).resolve().parents[1] / "config"
     classes = {"baseline.yaml": BaselineConfig, "learned.yaml": LearnedConfig, "fused.yaml": FusedConfig,

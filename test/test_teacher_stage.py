@@ -1,4 +1,4 @@
-"""Teacher stage: the 2D teacher's keypoints cached per recording (unipose_training.teacher_stage).
+"""Teacher stage: the 2D teacher's keypoints cached per recording (unipose_training.weak.teacher_stage).
 
 A small synthetic recording (8 frames, 320x240, one person) is generated once; the real MediaPipe
 teacher runs on it, and a deterministic stand-in teacher checks the joint mapping exactly."""
@@ -17,7 +17,7 @@ from unipose_ros.teachers.base import Keypoints2D
 _MISSING = [m for m in ("anny", "open3d", "torch", "rosbags") if importlib.util.find_spec(m) is None]
 pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"synthetic recordings need {_MISSING}")
 
-from unipose_training.teacher_stage import (  # noqa: E402
+from unipose_training.weak.teacher_stage import (  # noqa: E402
     DetectionConfig,
     TeacherStageConfig,
     build_teacher,

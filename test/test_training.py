@@ -19,8 +19,8 @@ cv2 = pytest.importorskip("cv2")
 
 from unipose_ros.core.crop import CropConfig  # noqa: E402
 from unipose_ros.core.joints import ITOP15  # noqa: E402
-from unipose_training import augment as aug  # noqa: E402
-from unipose_training.augment import AugmentConfig  # noqa: E402
+from unipose_training.supervised import augment as aug  # noqa: E402
+from unipose_training.supervised.augment import AugmentConfig  # noqa: E402
 
 _MISSING = [m for m in ("anny", "open3d") if importlib.util.find_spec(m) is None]
 needs_body = pytest.mark.skipif(bool(_MISSING), reason=f"synthetic rendering needs {_MISSING}")
@@ -152,7 +152,7 @@ def crops(tmp_path_factory) -> Path:
     if _MISSING:
         pytest.skip(f"synthetic rendering needs {_MISSING}")
     from unipose_ros.synthetic.recording import GeneratorConfig, generate_recording
-    from unipose_training.crops_dataset import build_crop_cache
+    from unipose_training.supervised.crops import build_crop_cache
 
     root = tmp_path_factory.mktemp("training")
     rec = root / "recordings" / "rec_00003"
@@ -164,7 +164,7 @@ def crops(tmp_path_factory) -> Path:
 
 @needs_body
 def test_cache_report_counts_and_round_trips(crops: Path) -> None:
-    from unipose_training.crops_dataset import build_crop_cache, crop_from_arrays
+    from unipose_training.supervised.crops import build_crop_cache, crop_from_arrays
 
     rep = json.loads((crops / "train" / "rec_00003.json").read_text())
     assert rep["frames"] == 8 and rep["people"] >= 8
@@ -197,7 +197,7 @@ def test_cache_report_counts_and_round_trips(crops: Path) -> None:
 def test_cache_fallbacks_skips_and_command_line(crops: Path, tmp_path: Path) -> None:
     from unipose_ros.core.errors import InputError
     from unipose_ros.core.person_proposals import ProposalConfig
-    from unipose_training.crops_dataset import CropDataset, build_crop_cache, main
+    from unipose_training.supervised.crops import CropDataset, build_crop_cache, main
 
     rec = crops.parent / "recordings" / "rec_00003"
     none = build_crop_cache(rec, tmp_path / "none", CROP, n_points=64, proposals=ProposalConfig(min_points=10**9))
@@ -218,7 +218,7 @@ def test_cache_fallbacks_skips_and_command_line(crops: Path, tmp_path: Path) -> 
 def test_match_proposals_prefers_depth_and_is_one_to_one() -> None:
     from unipose_ros.core.camera import PinholeCamera
     from unipose_ros.core.person_proposals import PersonProposal
-    from unipose_training.crops_dataset import match_proposals
+    from unipose_training.supervised.crops import match_proposals
 
     cam = PinholeCamera(fx=200, fy=200, cx=159.5, cy=119.5, width=320, height=240)
     a = np.zeros((J, 3)) + [0.0, 0.0, 3.0]   # root projects to the image centre
@@ -237,7 +237,7 @@ def test_match_proposals_prefers_depth_and_is_one_to_one() -> None:
 @needs_body
 @pytest.mark.parametrize("kind", ["depth", "rgb", "pointcloud"])
 def test_dataset_items_and_camera_round_trip(crops: Path, kind: str) -> None:
-    from unipose_training.crops_dataset import CropDataset
+    from unipose_training.supervised.crops import CropDataset
 
     ds = CropDataset(crops / "train", kind, train=True, n_points=128, seed=1, crop=CROP)
     ev = CropDataset(crops / "train", kind, train=False, n_points=128, crop=CROP)
@@ -259,7 +259,7 @@ def test_dataset_items_and_camera_round_trip(crops: Path, kind: str) -> None:
 
 @needs_body
 def test_stream_dataset_yields_every_sample_once(crops: Path) -> None:
-    from unipose_training.crops_dataset import CropDataset, CropStream
+    from unipose_training.supervised.crops import CropDataset, CropStream
 
     ds = CropDataset(crops / "train", "depth", train=False, crop=CROP)
     items = list(CropStream(crops / "train", "depth", train=False, crop=CROP))
@@ -273,7 +273,7 @@ def test_stream_dataset_yields_every_sample_once(crops: Path) -> None:
 
 def _tiny_config(kind: str = "depth", **kw):
     from unipose_ros.models import A2JConfig, ResNetConfig
-    from unipose_training.supervised import SupervisedConfig
+    from unipose_training.supervised.train import SupervisedConfig
 
     model = A2JConfig(kind=kind, input_size=64, n_points=128,
                       backbone=ResNetConfig(widths=(16, 24, 32, 32), blocks=(1, 1, 1, 1), output_stride=8),
@@ -301,7 +301,7 @@ def _state(path: Path) -> dict:
 @needs_body
 def test_overfits_a_handful_of_depth_crops(crops: Path, tmp_path: Path) -> None:
     from unipose_ros.models import load_checkpoint
-    from unipose_training.supervised import train
+    from unipose_training.supervised.train import train
 
     cfg = _tiny_config(epochs=60, augment=AugmentConfig.off(), lr=5e-3)
     res = train(cfg, crops, tmp_path / "run", progress=False, log=lambda _m: None,
@@ -323,7 +323,7 @@ def test_overfits_a_handful_of_depth_crops(crops: Path, tmp_path: Path) -> None:
 
 @needs_body
 def test_resume_gives_the_uninterrupted_weights(crops: Path, tmp_path: Path) -> None:
-    from unipose_training.supervised import train
+    from unipose_training.supervised.train import train
 
     cfg = _tiny_config(epochs=3, batch_size=4, eval_every=2)
     quiet = {"progress": False, "log": lambda _m: None}
@@ -346,7 +346,7 @@ def test_resume_gives_the_uninterrupted_weights(crops: Path, tmp_path: Path) -> 
 
 @needs_body
 def test_pointcloud_and_rgb_train_steps(crops: Path, tmp_path: Path) -> None:
-    from unipose_training.supervised import train
+    from unipose_training.supervised.train import train
 
     for kind in ("pointcloud", "rgb"):
         res = train(_tiny_config(kind, epochs=1, steps_per_epoch=2, batch_size=4), crops, tmp_path / kind,
@@ -359,7 +359,7 @@ def test_command_line_trains_resumes_and_exports(crops: Path, tmp_path: Path) ->
     import yaml
 
     from unipose_ros.models import load_checkpoint
-    from unipose_training.supervised import main
+    from unipose_training.supervised.train import main
 
     cfg = _tiny_config(epochs=2, batch_size=4)
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(cfg)))))
@@ -389,7 +389,7 @@ def test_two_process_gloo_ranks_end_with_identical_weights(crops: Path, tmp_path
     script.write_text(textwrap.dedent(f"""
         import torch
         from unipose_training import distributed
-        from unipose_training.supervised import load_config, train
+        from unipose_training.supervised.train import load_config, train
         cfg = load_config({str(tmp_path / 'cfg.yaml')!r})
         res = train(cfg, {str(crops)!r}, {str(tmp_path / 'out')!r}, progress=False)
         torch.save(res.model.state_dict(), {str(tmp_path)!r} + f"/rank{{distributed.rank()}}.pt")
@@ -412,7 +412,7 @@ def test_two_process_gloo_ranks_end_with_identical_weights(crops: Path, tmp_path
 
 def test_config_files_load_and_build() -> None:
     from unipose_ros.models import build_model
-    from unipose_training.supervised import load_config
+    from unipose_training.supervised.train import load_config
 
     for kind in ("depth", "rgb", "pointcloud"):
         cfg = load_config(ROOT / "config" / "train" / f"{kind}_a2j.yaml")
@@ -424,7 +424,7 @@ def test_config_files_load_and_build() -> None:
 
 
 def test_lr_schedule_warms_up_and_decays() -> None:
-    from unipose_training.supervised import lr_factor
+    from unipose_training.supervised.train import lr_factor
 
     f = [lr_factor(s, 100, 0.1, 0.01) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
@@ -432,7 +432,7 @@ def test_lr_schedule_warms_up_and_decays() -> None:
 
 
 def test_calibrated_threshold_keeps_the_asked_fraction_of_people():
-    from unipose_training.calibrate import choose_threshold
+    from unipose_training.supervised.calibrate import choose_threshold
 
     people = np.linspace(0.0, 0.99, 100)  # scores 0.00, 0.01, ..., 0.99
     assert choose_threshold(people, 0.97) == pytest.approx(0.02)

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from unipose_ros.core.errors import InputError  # noqa: E402
 from unipose_ros.core.joints import COCO17, ITOP15  # noqa: E402
-from unipose_training import weak_losses as wl  # noqa: E402
+from unipose_training.weak import losses as wl  # noqa: E402
 
 F64 = torch.float64
 K = torch.tensor([100.0, 120.0, 160.0, 120.0], dtype=F64)  # fx, fy, cx, cy
@@ -343,7 +343,7 @@ def test_config_validates_and_defaults_match_c3p():
 
 
 def test_surface_offset_moves_the_allowed_band_behind_the_surface() -> None:
-    from unipose_training.weak_losses import surface_loss, surface_offsets
+    from unipose_training.weak.losses import surface_loss, surface_offsets
 
     # one joint at z = 2.00, surface at 2.00, offset 0.10, front margin 0.02:
     # band [2.08, 2.35] -> 0.08 in front of it; without the offset the joint is inside [1.98, 2.25] -> 0

@@ -43,7 +43,7 @@ def recording(tmp_path_factory) -> Path:
 
 def _config(**over):
     from unipose_ros.core.config import from_dict
-    from unipose_training.pipeline import PipelineConfig
+    from unipose_training.weak.pipeline import PipelineConfig
 
     data = json.loads(json.dumps(TINY))
     for k, v in over.items():
@@ -52,9 +52,9 @@ def _config(**over):
 
 
 def test_every_stage_runs_resumes_and_writes_its_files(recording: Path, tmp_path: Path) -> None:
-    from unipose_training.pipeline import STAGES, Pipeline
-    from unipose_training.pseudo_labels import read_pseudo_labels
-    from unipose_training.weak_train import train_weak
+    from unipose_training.weak.pipeline import STAGES, Pipeline
+    from unipose_training.weak.pseudo_labels import read_pseudo_labels
+    from unipose_training.weak.train import train_weak
 
     out = tmp_path / "run"
     cfg = _config()
@@ -102,9 +102,9 @@ def test_every_stage_runs_resumes_and_writes_its_files(recording: Path, tmp_path
 def test_weak_training_beats_an_untrained_network(recording: Path, tmp_path: Path) -> None:
     """Trained only on the teacher's 2D keypoints, the point network's 3D joints get closer to the
     (never used) ground truth than those of the same network untrained."""
-    from unipose_training.pipeline import STAGES, Pipeline
-    from unipose_training.weak_samples import WeakSampleDataset
-    from unipose_training.weak_train import diagnose, train_weak
+    from unipose_training.weak.pipeline import STAGES, Pipeline
+    from unipose_training.weak.samples import WeakSampleDataset
+    from unipose_training.weak.train import diagnose, train_weak
 
     out = tmp_path / "run"
     cfg = _config(weak={"epochs": 12})
@@ -126,7 +126,7 @@ def test_weak_training_beats_an_untrained_network(recording: Path, tmp_path: Pat
 def test_two_gloo_processes_agree(recording: Path, tmp_path: Path) -> None:
     import yaml
 
-    from unipose_training.pipeline import STAGES, Pipeline
+    from unipose_training.weak.pipeline import STAGES, Pipeline
 
     out = tmp_path / "run"
     cfg = _config(weak={"epochs": 1, "threads": 1})
@@ -137,7 +137,7 @@ def test_two_gloo_processes_agree(recording: Path, tmp_path: Path) -> None:
         import torch, yaml
         from unipose_ros.core.config import from_dict
         from unipose_training import distributed
-        from unipose_training.weak_train import WeakTrainConfig, train_weak
+        from unipose_training.weak.train import WeakTrainConfig, train_weak
         cfg = from_dict(WeakTrainConfig, yaml.safe_load(open({str(tmp_path / 'weak.yaml')!r}))["weak"])
         res = train_weak(cfg, [{str(out / 'samples' / 'rec_tiny.npz')!r}], {str(tmp_path / 'ddp')!r}, progress=False)
         torch.save(res.model.state_dict(), {str(tmp_path)!r} + f"/rank{{distributed.rank()}}.pt")
@@ -158,8 +158,8 @@ def test_two_gloo_processes_agree(recording: Path, tmp_path: Path) -> None:
 
 def test_pseudo_label_filter_reasons() -> None:
     from unipose_ros.core.joints import joint_set
-    from unipose_training.pseudo_labels import PseudoLabelConfig, frame_filter
-    from unipose_training.weak_losses import bone_prior
+    from unipose_training.weak.losses import bone_prior
+    from unipose_training.weak.pseudo_labels import PseudoLabelConfig, frame_filter
 
     js = joint_set("itop15")
     bones = np.asarray(js.tree_bones)
@@ -203,9 +203,9 @@ def test_pseudo_label_filter_reasons() -> None:
 
 
 def test_streamed_training_reads_one_shard_at_a_time(recording: Path, tmp_path: Path) -> None:
-    from unipose_training.pipeline import STAGES, Pipeline
-    from unipose_training.weak_samples import WeakSampleDataset, WeakSampleStream
-    from unipose_training.weak_train import train_weak
+    from unipose_training.weak.pipeline import STAGES, Pipeline
+    from unipose_training.weak.samples import WeakSampleDataset, WeakSampleStream
+    from unipose_training.weak.train import train_weak
 
     out = tmp_path / "run"
     cfg = _config()
@@ -229,7 +229,7 @@ def test_streamed_training_reads_one_shard_at_a_time(recording: Path, tmp_path: 
 
 def test_evaluation_methods_with_test_time_flip(tmp_path: Path) -> None:
     from unipose_ros.models.checkpoint import CHECKPOINT_DIR
-    from unipose_training.pipeline import EvaluateConfig, Pipeline, PipelineConfig
+    from unipose_training.weak.pipeline import EvaluateConfig, Pipeline, PipelineConfig
 
     if not all((CHECKPOINT_DIR / f"{kind}_a2j.pt").is_file() for kind in ("depth", "rgb")):
         pytest.skip("the bundled depth and rgb checkpoints are not here")

@@ -13,7 +13,7 @@ from unipose_ros.core.errors import InputError
 from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import ITOP15
 from unipose_ros.core.pose import Modality, PersonPose
-from unipose_training.weak_report import (
+from unipose_training.weak.report import (
     METHOD_KEYS,
     PCK_KEYS,
     FrameLog,
@@ -197,7 +197,7 @@ def test_recordings_through_evaluate_and_the_report(tmp_path):
     """A rosbag2 recording with ground truth: evaluate.py's own path (evaluate_estimators +
     write_report, as its CLI uses them) and evaluate_methods on the same recording."""
     from unipose_ros.io.bag import RecordingWriter
-    from unipose_training.evaluate import evaluate_estimators, find_recordings, write_report
+    from unipose_training.evaluation.evaluate import evaluate_estimators, find_recordings, write_report
 
     rec = tmp_path / "data" / "rec0"
     rec.parent.mkdir()

@@ -1,4 +1,4 @@
-"""Weak samples (unipose_training.weak_samples) and the keypoint crop centre
+"""Weak samples (unipose_training.weak.samples) and the keypoint crop centre
 (unipose_ros.core.crop.centre_from_keypoints): hand-made cases with known answers, then the real
 MediaPipe teacher on a small synthetic recording (8 frames, 320x240, one person)."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from unipose_ros.core.joints import ITOP15
 
 torch = pytest.importorskip("torch")
 
-from unipose_training.weak_samples import (  # noqa: E402
+from unipose_training.weak.samples import (  # noqa: E402
     SKIP_FEW_KEYPOINTS,
     SKIP_FEW_POINTS,
     SampleConfig,
@@ -178,7 +178,7 @@ def built(tmp_path_factory):
     if _MISSING:
         pytest.skip(f"needs {_MISSING}")
     from unipose_ros.synthetic.recording import GeneratorConfig, generate_recording
-    from unipose_training.teacher_stage import run_teacher_stage
+    from unipose_training.weak.teacher_stage import run_teacher_stage
 
     root = tmp_path_factory.mktemp("weak")
     rec = root / "rec_one"
@@ -267,7 +267,7 @@ def test_skips_are_counted_with_reasons(built, tmp_path):
 
 @needs_recording
 def test_frames_must_match_the_teacher_cache(built, tmp_path):
-    from unipose_training.ingest import IngestConfig
+    from unipose_training.datasets.ingest import IngestConfig
 
     rec, teacher, _ = built
     with pytest.raises(InputError, match="same ingest settings"):

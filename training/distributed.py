@@ -7,7 +7,7 @@ otherwise it does nothing and every helper below behaves as the single-process i
 
 Example::
 
-    torchrun --nproc_per_node 2 -m unipose_training.supervised --config config/train/depth_a2j.yaml ...
+    torchrun --nproc_per_node 2 -m unipose_training.supervised.train --config config/train/depth_a2j.yaml ...
 """
 from __future__ import annotations
 

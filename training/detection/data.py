@@ -25,7 +25,7 @@ import numpy as np
 
 from unipose_ros.models.detector import resize_rows_cols
 from unipose_ros.synthetic.scene import ViewConfig
-from unipose_training.synthetic_splits import CROSS_SENSORS, HEAVY_BODIES
+from unipose_training.datasets.splits import CROSS_SENSORS, HEAVY_BODIES
 
 TRAIN_SENSORS = ("kinect_v1", "itop", "kinect_v2", "d435")
 

@@ -6,7 +6,7 @@ by side on the same frames (recordings of ``unipose_training.detection.data``), 
 A person counts when at least ``min_visible_px`` of their pixels are seen (at the stored
 320-pixel width); smaller ones may be found or not (neither a hit nor a false person). A
 detection finds a person by the rule that assigns training crops to people
-(:func:`unipose_training.crops_dataset.match_proposals`): its box holds the projection of the
+(:func:`unipose_training.supervised.crops.match_proposals`): its box holds the projection of the
 person's torso joint and its median depth lies within ``match_m`` of the torso's depth; pairs
 are taken greedily by depth difference. A false person is a detection that finds nobody; the
 false-person frame rate is the share of frames with at least one. ``centre_err_m`` is the median
@@ -66,7 +66,7 @@ def recording_camera(sensor_name: str, width: int, height: int) -> PinholeCamera
 def score_frame(found: list, torsos: np.ndarray, must: np.ndarray, camera: PinholeCamera, match_m: float) -> Tally:
     """Match detections (with ``box`` and ``depth_m``) to the torso joints (P, 3) of the people;
     ``must`` (P,) marks the people that count."""
-    from unipose_training.crops_dataset import match_proposals
+    from unipose_training.supervised.crops import match_proposals
 
     t = Tally(frames=1, people=int(must.sum()), detections=len(found))
     people = [torsos[p][None] for p in range(len(torsos))]
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", default=["learned", "geometric"])
     args = ap.parse_args(argv)
     result = evaluate(args.data, args.checkpoint, args.min_visible_px, args.match_m, tuple(args.methods), args.min_score)
-    from unipose_training.evaluate import save_result
+    from unipose_training.evaluation.evaluate import save_result
 
     save_result(args.out, "detection", result, markdown(result))
     return 0

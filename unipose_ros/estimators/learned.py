@@ -73,7 +73,7 @@ class LearnedConfig:
         min_person_score: drop people whose score (mean joint confidence) is below this: the
             proposals include person-sized objects, on which the votes scatter. None = the value
             calibrated for the checkpoint (``provenance["calibration"]["min_person_score"]``; 0 when
-            it has none; ``python -m unipose_training.calibrate`` sets it). The bundled depth
+            it has none; ``python -m unipose_training.supervised.calibrate`` sets it). The bundled depth
             checkpoint's 0.21 keeps 98 % of the people and 6 % of the object proposals of the
             synthetic training split. 0 keeps every proposal.
         confidence_scale: crop units of vote spread at which a joint's confidence is 1/e.

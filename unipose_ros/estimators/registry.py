@@ -25,14 +25,14 @@ LEARNED_KINDS: tuple[str, ...] = ("depth", "rgb", "pointcloud")
 #: Bundled weakly supervised point network of the ``teacher_pointcloud`` estimator (checkpoints/).
 TEACHER_POINT_FILE = "teacher_pointcloud.pt"
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "bf16")
-TRAIN_COMMAND = ("python -m unipose_training.supervised --config config/train/{kind}_a2j.yaml --data data/crops "
+TRAIN_COMMAND = ("python -m unipose_training.supervised.train --config config/train/{kind}_a2j.yaml --data data/crops "
                  "--out runs/{kind}_a2j --export unipose_ros/checkpoints/{kind}_a2j.pt")
 
 
 def train_hint(kind: str) -> str:
     """How to make the bundled checkpoint of ``kind`` (quoted in error messages)."""
     return (f"`{TRAIN_COMMAND.format(kind=kind)}` (data/crops: the person-crop cache of "
-            "unipose_training.crops_dataset)")
+            "unipose_training.supervised.crops)")
 
 
 def resolve_checkpoint(kind: str, checkpoint: str | Path | None = None) -> Path:

@@ -1,7 +1,7 @@
 """The evaluation report of the weakly supervised pipeline: several methods side by side.
 
 :func:`evaluate_methods` runs every method (an object with ``estimate(frame) -> list[PersonPose]``)
-on the same frames with :func:`unipose_training.evaluate.evaluate_estimators` and writes into
+on the same frames with :func:`unipose_training.evaluation.evaluate.evaluate_estimators` and writes into
 ``out_dir`` (``RUN/eval/`` in the pipeline):
 
 * ``report.json``: ``{<method>: {"mpjpe_mm", "root_rel_mpjpe_mm", "map_10cm", "pck": {"5cm",
@@ -136,7 +136,7 @@ def _fmt(v: float | None, fmt: str) -> str:
 def format_markdown(report: dict, baseline: str = "baseline", full_reference: str = "full_depth") -> str:
     """report.md: data summary, the accuracy table (:func:`evaluate.format_table`) and the
     weak-versus-full table of :func:`ratio_rows`."""
-    from unipose_training.evaluate import format_table
+    from unipose_training.evaluation.evaluate import format_table
 
     methods = report_methods(report)
     data = report.get("data", {})
@@ -334,7 +334,7 @@ def write_report_files(report: dict, out_dir: str | Path, log: FrameLog | None =
                        full_reference: str = "full_depth") -> list[Path]:
     """Write report.json, report.md, per_joint_error.png and, given a :class:`FrameLog`, the
     per-frame CSV, the error-over-time plots and the overlays into ``out_dir``. Returns the paths."""
-    from unipose_training.evaluate import per_joint_bars
+    from unipose_training.evaluation.evaluate import per_joint_bars
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -353,7 +353,7 @@ def write_report_files(report: dict, out_dir: str | Path, log: FrameLog | None =
 
 def _source_pairs(sources: Sequence[Source], joint_set: JointSet, frame_stride: int, log: FrameLog
                   ) -> Iterator[tuple[RGBDFrame, list[PersonPose]]]:
-    from unipose_training.evaluate import iter_recording_pairs
+    from unipose_training.evaluation.evaluate import iter_recording_pairs
 
     for src in sources:
         if isinstance(src, tuple):
@@ -392,7 +392,7 @@ def evaluate_methods(recordings: Sequence[Source], estimators: dict[str, object]
     Raises:
         InputError: no method, no source, or a method named ``config``/``data``.
     """
-    from unipose_training.evaluate import evaluate_estimators
+    from unipose_training.evaluation.evaluate import evaluate_estimators
 
     if not estimators:
         raise InputError("evaluate_methods needs at least one method (estimators is empty)")

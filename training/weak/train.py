@@ -5,14 +5,14 @@ cube coordinates and, with the cross-modality interaction on (``model.point_feat
 extra channel per joint: how close the point's image projection is to the teacher's keypoint
 (:func:`unipose_ros.core.keypoint_features.keypoint_point_features`). Its joints are mapped to
 metres in the camera optical frame (``centre + q * unit_m``, differentiable) and trained with the
-weak losses of :mod:`unipose_training.weak_losses` on windows of consecutive frames of one person
+weak losses of :mod:`unipose_training.weak.losses` on windows of consecutive frames of one person
 (ray, bone length, symmetry, surface, and over the window temporal smoothness and bone-length
 consistency). Ground truth, when a recording has it, is read only to report how good the
 network's 3D joints are (``diagnostic`` metrics); it never enters a loss.
 
 Run (one process, or ``torchrun --nproc_per_node N`` for DDP: gloo on CPU, nccl on GPU)::
 
-    python -m unipose_training.weak_train --config config/weak/reduced.yaml --samples RUN/samples --out RUN/weak
+    python -m unipose_training.weak.train --config config/weak/reduced.yaml --samples RUN/samples --out RUN/weak
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from unipose_ros.models import build_model
 from unipose_ros.models.checkpoint import save_checkpoint
 from unipose_ros.models.config import A2JConfig
 from unipose_training import distributed as dist_util
-from unipose_training.supervised import (
+from unipose_training.supervised.train import (
     _git_commit,
     _param_groups,
     _rng_state,
@@ -45,10 +45,10 @@ from unipose_training.supervised import (
     _unwrap,
     lr_factor,
 )
-from unipose_training.weak_losses import WeakLossConfig, bone_prior, weak_loss
-from unipose_training.weak_samples import WeakSampleDataset, WeakSampleStream
+from unipose_training.weak.losses import WeakLossConfig, bone_prior, weak_loss
+from unipose_training.weak.samples import WeakSampleDataset, WeakSampleStream
 
-WEAK_CHECKPOINT_FORMAT = "unipose_training.weak_train/1"
+WEAK_CHECKPOINT_FORMAT = "unipose_training.weak.train/1"
 
 
 def _default_model() -> A2JConfig:
@@ -221,7 +221,7 @@ class WeakRunResult:
 
 def _provenance(cfg: WeakTrainConfig, samples: list[Path], n: int, epochs: int, step: int, metrics: dict | None,
                 weights: str) -> dict:
-    return {"trainer": "unipose_training.weak_train", "weights": weights, "supervision": "2D teacher keypoints only",
+    return {"trainer": "unipose_training.weak.train", "weights": weights, "supervision": "2D teacher keypoints only",
             "data": {"samples": [str(p) for p in samples], "train_samples": n}, "epochs": int(epochs),
             "steps": int(step), "metrics": metrics or {}, "config_hash": config_hash(cfg),
             "training_config": json.loads(json.dumps(asdict(cfg))),
@@ -236,7 +236,7 @@ def sample_files(samples: str | Path | list[Path]) -> list[Path]:
     files = sorted(Path(samples).glob("*.npz"))
     if not files:
         raise FileNotFoundError(f"no sample shards (*.npz) in {samples}: run the samples stage first "
-                                "(python -m unipose_training.pipeline ... --until samples)")
+                                "(python -m unipose_training.weak.pipeline ... --until samples)")
     return files
 
 

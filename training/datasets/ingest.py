@@ -20,7 +20,7 @@ Depth follows REP-118 (16UC1 millimetres, 32FC1 metres; decoded by
 
 Example::
 
-    python -m unipose_training.ingest data/my_recording --out runs/weak/ingest
+    python -m unipose_training.datasets.ingest data/my_recording --out runs/weak/ingest
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ and reports ``source = "coco17"``. Person boxes come from the depth proposals
 
 Command line::
 
-    python -m unipose_training.teacher_stage RECORDING [RECORDING...] --out RUN/teacher
+    python -m unipose_training.weak.teacher_stage RECORDING [RECORDING...] --out RUN/teacher
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ from unipose_ros.core.person_proposals import ProposalConfig
 from unipose_ros.teachers.base import Teacher2D
 
 if TYPE_CHECKING:
-    from unipose_training.ingest import IngestConfig
+    from unipose_training.datasets.ingest import IngestConfig
 
 CACHE_VERSION = 1
 
@@ -271,7 +271,7 @@ def run_teacher_stage(recording: str | Path, out_dir: str | Path, cfg: TeacherSt
     """Run the 2D teacher on every frame of ``recording``; write ``<out_dir>/<rec>.npz`` + ``.json``.
 
     Args:
-        recording: rosbag2 recording directory (read by ``unipose_training.ingest.ingest_frames``).
+        recording: rosbag2 recording directory (read by ``unipose_training.datasets.ingest.ingest_frames``).
         out_dir: cache folder (created).
         cfg: teacher and person-finding settings.
         ingest_cfg: how frames are read (topics, pairing slop, max_frames).
@@ -284,7 +284,7 @@ def run_teacher_stage(recording: str | Path, out_dir: str | Path, cfg: TeacherSt
         InputError: a frame without colour image, an unknown teacher, an unreadable recording.
     """
     from unipose_ros.estimators.baseline import BaselineEstimator  # noqa: PLC0415
-    from unipose_training.ingest import IngestConfig, IngestReport, ingest_frames  # noqa: PLC0415
+    from unipose_training.datasets.ingest import IngestConfig, IngestReport, ingest_frames  # noqa: PLC0415
 
     cfg = cfg or TeacherStageConfig()
     ingest_cfg = ingest_cfg or IngestConfig()
@@ -399,7 +399,7 @@ def load_teacher_cache(path: str | Path) -> TeacherCache:
     meta_path = npz.with_suffix(".json")
     if not (npz.is_file() and meta_path.is_file()):
         raise InputError(f"no teacher cache at {npz} (needs {npz.name} and {meta_path.name}): run "
-                         "python -m unipose_training.teacher_stage <recording> --out <folder>")
+                         "python -m unipose_training.weak.teacher_stage <recording> --out <folder>")
     meta = json.loads(meta_path.read_text())
     if meta.get("version") != CACHE_VERSION:
         raise InputError(f"{meta_path} is teacher cache version {meta.get('version')}, expected "
@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-frames", type=int, help="read at most this many frames per recording")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    from unipose_training.ingest import IngestConfig  # noqa: PLC0415
+    from unipose_training.datasets.ingest import IngestConfig  # noqa: PLC0415
 
     cfg = TeacherStageConfig()
     if args.config:

@@ -50,9 +50,9 @@ from unipose_ros.core.errors import InputError
 from unipose_ros.core.joints import JointSet, joint_set
 from unipose_ros.core.pose import Modality, PersonPose
 from unipose_ros.models.checkpoint import load_checkpoint
-from unipose_training.weak_losses import bone_prior
-from unipose_training.weak_samples import WeakSampleDataset
-from unipose_training.weak_train import keypoint_distance_px, predict_metres
+from unipose_training.weak.losses import bone_prior
+from unipose_training.weak.samples import WeakSampleDataset
+from unipose_training.weak.train import keypoint_distance_px, predict_metres
 
 FORMAT_VERSION = 1
 

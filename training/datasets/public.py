@@ -1,7 +1,7 @@
 """Readers that turn public 3D pose datasets into (RGBDFrame, ground-truth people) pairs.
 
-The pairs feed :func:`unipose_training.evaluate.evaluate_estimators` (its ``pairs`` argument) and
-:func:`unipose_training.weak_report.evaluate_methods`, so that any estimator is scored on public
+The pairs feed :func:`unipose_training.evaluation.evaluate.evaluate_estimators` (its ``pairs`` argument) and
+:func:`unipose_training.weak.report.evaluate_methods`, so that any estimator is scored on public
 data exactly as on our own recordings. Every 3D quantity comes out in metres in the camera optical
 frame (x right, y down, z forward) in the ITOP-15 joint order.
 

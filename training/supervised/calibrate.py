@@ -7,7 +7,7 @@ checkpoint (``provenance["calibration"]``), where the learned estimators read it
 
 Example::
 
-    python -m unipose_training.calibrate --checkpoint unipose_ros/checkpoints/depth_a2j.pt \
+    python -m unipose_training.supervised.calibrate --checkpoint unipose_ros/checkpoints/depth_a2j.pt \
         --data data/synthetic/train --frame-stride 5
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from unipose_ros.core.metrics import match_people
 
 def score_samples(estimator, recordings: list[Path], frame_stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Scores of predictions matched to a ground-truth person and of the others (objects)."""
-    from unipose_training.evaluate import evaluate_estimators
+    from unipose_training.evaluation.evaluate import evaluate_estimators
 
     people: list[float] = []
     objects: list[float] = []
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator
     from unipose_ros.models import load_checkpoint
-    from unipose_training.evaluate import find_recordings
+    from unipose_training.evaluation.evaluate import find_recordings
 
     loaded = load_checkpoint(args.checkpoint)
     detector = args.detector or ("learned" if loaded.crop.mask_people else LearnedConfig.detector)

@@ -1,6 +1,6 @@
 """3D lifting: train the depth and RGB A2J models on the point network's pseudo-labels.
 
-The crops are cut exactly as for supervised training (:func:`unipose_training.crops_dataset.crop_frames`:
+The crops are cut exactly as for supervised training (:func:`unipose_training.supervised.crops.crop_frames`:
 person proposals from the depth image matched to the labelled skeletons, the same crop cube and
 normalisation), only the targets are the pseudo-labels: joints under the confidence threshold are
 left out of the loss (NaN targets), unreliable frames are not used (counted in the cache report).
@@ -9,7 +9,7 @@ the exported self-describing checkpoints work the same way.
 
 Run::
 
-    python -m unipose_training.lift --kind depth --recordings REC... --labels-version pl1-... \\
+    python -m unipose_training.weak.lift --kind depth --recordings REC... --labels-version pl1-... \\
         --crops RUN/crops --out RUN/lift_depth --export RUN/weak_depth_a2j.pt
 """
 from __future__ import annotations
@@ -26,10 +26,17 @@ import numpy as np
 from unipose_ros.core.crop import CropConfig
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.person_proposals import ProposalConfig
-from unipose_training.crops_dataset import CacheReport, CacheSettings, _recording_seed, crop_frames, shard_paths, write_shard
-from unipose_training.ingest import IngestConfig, ingest_frames
-from unipose_training.pseudo_labels import PseudoLabels
-from unipose_training.supervised import RunResult, SupervisedConfig, load_config, train
+from unipose_training.datasets.ingest import IngestConfig, ingest_frames
+from unipose_training.supervised.crops import (
+    CacheReport,
+    CacheSettings,
+    _recording_seed,
+    crop_frames,
+    shard_paths,
+    write_shard,
+)
+from unipose_training.supervised.train import RunResult, SupervisedConfig, load_config, train
+from unipose_training.weak.pseudo_labels import PseudoLabels
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def build_lift_shard(recording: str | Path, labels: PseudoLabels, out_dir: str |
     """Cut the crops of one recording with its pseudo-labels as targets.
 
     Writes ``out_dir/<recording>.npz`` (the crop-shard layout of
-    :mod:`unipose_training.crops_dataset`) and ``.json`` (the :class:`CacheReport` plus the
+    :mod:`unipose_training.supervised.crops`) and ``.json`` (the :class:`CacheReport` plus the
     pseudo-label version and how many person-frames were left out as unreliable). An existing
     pair cut from the same label version is kept (the stage resumes). Returns the report dict.
     """
@@ -162,8 +169,8 @@ def latest_labels(recording: str | Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from unipose_training.pipeline import find_bags, load_pipeline_config
-    from unipose_training.pseudo_labels import read_pseudo_labels
+    from unipose_training.weak.pipeline import find_bags, load_pipeline_config
+    from unipose_training.weak.pseudo_labels import read_pseudo_labels
 
     ap = argparse.ArgumentParser(description="Train an A2J model on the pseudo-labels of recordings.")
     ap.add_argument("--config", type=Path, required=True, help="pipeline YAML (its lift:, ingest: and weak.crop are used)")
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         build_lift_shard(rec, read_pseudo_labels(latest_labels(rec)), args.crops / "train", pcfg.weak.crop, cfg,
                          pcfg.ingest, seed=pcfg.seed)
     if args.eval:
-        from unipose_training.crops_dataset import build_crop_cache
+        from unipose_training.supervised.crops import build_crop_cache
 
         for rec in find_bags(args.eval):
             build_crop_cache(rec, args.crops / "test", pcfg.weak.crop, n_points=cfg.n_points, seed=pcfg.seed)

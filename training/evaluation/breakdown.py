@@ -2,7 +2,7 @@
 left/right swap oracle, and person detection recall and precision, for every estimator on the
 same frames.
 
-    python -m unipose_training.breakdown --data data/synthetic/test data/robot/cross \\
+    python -m unipose_training.evaluation.breakdown --data data/synthetic/test data/robot/cross \\
         --estimators baseline depth depth+learned pointcloud teacher_pointcloud fused --out reports/breakdown
 
 * **View** of a ground-truth person: the angle between their facing direction (perpendicular to
@@ -178,7 +178,7 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
     ``data``: per-view, per-sensor, per-motion and detection tables."""
     from tqdm import tqdm
 
-    from unipose_training.evaluate import find_recordings, iter_recording_pairs
+    from unipose_training.evaluation.evaluate import find_recordings, iter_recording_pairs
 
     recs = [r for d in data for r in find_recordings(d)]
     estimators = {n: build(n) for n in names}
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     result = run(args.data, args.estimators, args.frame_stride)
-    from unipose_training.evaluate import save_result
+    from unipose_training.evaluation.evaluate import save_result
 
     save_result(args.out, "breakdown", result, markdown(result))
     return 0

@@ -1,4 +1,4 @@
-"""Supervised training of the A2J models on a person-crop cache (:mod:`unipose_training.crops_dataset`).
+"""Supervised training of the A2J models on a person-crop cache (:mod:`unipose_training.supervised.crops`).
 
 One trainer for the three input kinds (``model.kind``: depth, rgb, pointcloud). Each epoch: AdamW
 on the A2J loss (:func:`unipose_ros.models.a2j_loss`) with a warm-up + cosine learning-rate
@@ -23,11 +23,11 @@ final test metrics, config hash, date and git commit.
 
 Examples::
 
-    python -m unipose_training.supervised --config config/train/depth_a2j.yaml --data data/crops \\
+    python -m unipose_training.supervised.train --config config/train/depth_a2j.yaml --data data/crops \\
         --out runs/depth_a2j --export unipose_ros/checkpoints/depth_a2j.pt
-    python -m unipose_training.supervised --config config/train/depth_a2j.yaml --data data/crops \\
+    python -m unipose_training.supervised.train --config config/train/depth_a2j.yaml --data data/crops \\
         --out runs/depth_a2j --resume --max-minutes 50
-    torchrun --nproc_per_node 2 -m unipose_training.supervised --config ... --data ... --out ...
+    torchrun --nproc_per_node 2 -m unipose_training.supervised.train --config ... --data ... --out ...
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) every process trains on its share of each epoch
 (DistributedSampler) inside DistributedDataParallel; evaluation sums are all-reduced; only rank 0
@@ -55,10 +55,10 @@ from unipose_ros.core.config import load_yaml, stable_hash
 from unipose_ros.core.crop import CropConfig
 from unipose_ros.models import A2JConfig, a2j_loss, build_model, save_checkpoint
 from unipose_training import distributed as dist_util
-from unipose_training.augment import AugmentConfig
-from unipose_training.crops_dataset import CropDataset
+from unipose_training.supervised.augment import AugmentConfig
+from unipose_training.supervised.crops import CropDataset
 
-TRAIN_CHECKPOINT_FORMAT = "unipose_training.supervised/1"
+TRAIN_CHECKPOINT_FORMAT = "unipose_training.supervised.train/1"
 
 
 @dataclass(frozen=True)
@@ -341,7 +341,7 @@ def _save_atomic(obj: Any, path: Path) -> None:
 def _provenance(cfg: SupervisedConfig, data: Path, train_ds: CropDataset, test_ds: CropDataset | None, epochs: int,
                 steps: int, metrics: dict | None, weights: str) -> dict:
     return {
-        "trainer": "unipose_training.supervised",
+        "trainer": "unipose_training.supervised.train",
         "weights": weights,
         "data": {"train": str(data / "train"), "test": str(data / "test"), "train_samples": len(train_ds),
                  "test_samples": len(test_ds) if test_ds else 0, "train_shards": len(train_ds.files),

@@ -8,7 +8,7 @@ per-frame latency of the estimator on this machine.
 
 Example::
 
-    python -m unipose_training.evaluate --data data/synthetic/test \
+    python -m unipose_training.evaluation.evaluate --data data/synthetic/test \
         --estimators baseline depth rgb pointcloud fused --out reports/a2j_synthetic
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def evaluate_estimators(recordings: Iterable[Path], estimators: dict[str, object
         progress: tqdm bar over frames.
         on_frame: called as ``on_frame(name, frame, predicted, truth)`` (pictures, dumps).
         pairs: another source of frames instead of recordings: (RGBDFrame, ground-truth people in
-            ``joint_set``) pairs, e.g. from :mod:`unipose_training.datasets_public`.
+            ``joint_set``) pairs, e.g. from :mod:`unipose_training.datasets.public`.
     Returns:
         name -> metrics (see :meth:`PoseEvaluator.summary`) plus ``pck`` {threshold_cm: value},
         ``latency_ms`` and ``recordings``.

@@ -18,10 +18,10 @@ evaluate   side-by-side accuracy on recordings with ground      eval/report.json
 
 Example (the reduced configuration, a few minutes per 100 frames on a CPU)::
 
-    python -m unipose_training.pipeline --config config/weak/reduced.yaml \\
+    python -m unipose_training.weak.pipeline --config config/weak/reduced.yaml \\
         --recordings data/weak/train --eval data/synthetic/test --out runs/weak_reduced
 
-``torchrun --nproc_per_node N -m unipose_training.pipeline ...`` trains the networks with DDP
+``torchrun --nproc_per_node N -m unipose_training.weak.pipeline ...`` trains the networks with DDP
 (the other stages run on rank 0 while the others wait).
 """
 from __future__ import annotations
@@ -35,12 +35,12 @@ from typing import Any, Callable
 
 from unipose_ros.core.config import from_dict, stable_hash
 from unipose_training import distributed as dist_util
-from unipose_training.ingest import IngestConfig
-from unipose_training.lift import LiftConfig
-from unipose_training.pseudo_labels import PseudoLabelConfig
-from unipose_training.teacher_stage import TeacherStageConfig
-from unipose_training.weak_samples import SampleConfig
-from unipose_training.weak_train import WeakTrainConfig
+from unipose_training.datasets.ingest import IngestConfig
+from unipose_training.weak.lift import LiftConfig
+from unipose_training.weak.pseudo_labels import PseudoLabelConfig
+from unipose_training.weak.samples import SampleConfig
+from unipose_training.weak.teacher_stage import TeacherStageConfig
+from unipose_training.weak.train import WeakTrainConfig
 
 STAGES = ("ingest", "teacher", "samples", "weak", "pseudo", "lift", "evaluate")
 
@@ -164,7 +164,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ stages
     def stage_ingest(self) -> dict:
-        from unipose_training.ingest import ingest_recording
+        from unipose_training.datasets.ingest import ingest_recording
 
         total = {"recordings": len(self.recordings), "frames": 0, "skipped": 0}
         if not self._on_main():
@@ -177,7 +177,7 @@ class Pipeline:
         return total
 
     def stage_teacher(self) -> dict:
-        from unipose_training.teacher_stage import build_teacher, run_teacher_stage
+        from unipose_training.weak.teacher_stage import build_teacher, run_teacher_stage
 
         out = {"recordings": len(self.recordings)}
         if not self._on_main():
@@ -195,7 +195,7 @@ class Pipeline:
         return out
 
     def stage_samples(self) -> dict:
-        from unipose_training.weak_samples import build_samples
+        from unipose_training.weak.samples import build_samples
 
         tot: dict[str, int] = {}
         if not self._on_main():
@@ -213,7 +213,7 @@ class Pipeline:
         return self.out / "weak" / "weak_pointcloud.pt"
 
     def stage_weak(self) -> dict:
-        from unipose_training.weak_train import train_weak
+        from unipose_training.weak.train import train_weak
 
         shards = [self.out / "samples" / f"{r.name}.npz" for r in self.recordings]
         res = train_weak(self.cfg.weak, shards, self.out / "weak", resume=True, export=self.weak_checkpoint,
@@ -221,7 +221,7 @@ class Pipeline:
         return {"epochs": res.epochs_done, "diagnostic": res.metrics}
 
     def stage_pseudo(self) -> dict:
-        from unipose_training.pseudo_labels import teacher_provenance, write_pseudo_labels
+        from unipose_training.weak.pseudo_labels import teacher_provenance, write_pseudo_labels
 
         paths: dict[str, str] = {}
         if self._on_main():
@@ -246,8 +246,8 @@ class Pipeline:
         return summary
 
     def stage_lift(self) -> dict:
-        from unipose_training.lift import build_lift_shard, summarise_shards, train_lifted
-        from unipose_training.pseudo_labels import read_pseudo_labels
+        from unipose_training.weak.lift import build_lift_shard, summarise_shards, train_lifted
+        from unipose_training.weak.pseudo_labels import read_pseudo_labels
 
         crops = self.out / "crops"
         crop = self.cfg.weak.crop
@@ -259,7 +259,7 @@ class Pipeline:
                 build_lift_shard(rec, read_pseudo_labels(labels[rec.name]), crops / "train", crop, self.cfg.lift,
                                  self.cfg.ingest, seed=self.cfg.seed)
             if self.eval_recordings:
-                from unipose_training.crops_dataset import build_crop_cache
+                from unipose_training.supervised.crops import build_crop_cache
 
                 for rec in self.eval_recordings:
                     build_crop_cache(rec, crops / "test", crop, n_points=self.cfg.lift.n_points, seed=self.cfg.seed)
@@ -283,9 +283,9 @@ class Pipeline:
 
         from unipose_ros.estimators.learned import LearnedConfig, LearnedEstimator
         from unipose_ros.models import load_checkpoint
-        from unipose_training.calibrate import split_scores, write_calibration
-        from unipose_training.ingest import ingest_frames
-        from unipose_training.pseudo_labels import read_pseudo_labels
+        from unipose_training.datasets.ingest import ingest_frames
+        from unipose_training.supervised.calibrate import split_scores, write_calibration
+        from unipose_training.weak.pseudo_labels import read_pseudo_labels
 
         path = self.out / f"weak_{kind}_a2j.pt"
         loaded = load_checkpoint(path)
@@ -330,7 +330,7 @@ class Pipeline:
         return out
 
     def stage_evaluate(self) -> dict:
-        from unipose_training.weak_report import evaluate_methods
+        from unipose_training.weak.report import evaluate_methods
 
         if not self._on_main():
             return {}

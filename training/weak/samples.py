@@ -1,6 +1,6 @@
 """Weak samples: one person's points, teacher keypoints and track per frame, and the dataset of them.
 
-**Building.** :func:`build_samples` reads a recording again (``unipose_training.ingest``, the same
+**Building.** :func:`build_samples` reads a recording again (``unipose_training.datasets.ingest``, the same
 frames as the teacher stage) and, for every person the teacher found, cuts the person's points
 from the depth image around a centre taken from the teacher's trunk keypoints
 (:func:`~unipose_ros.core.crop.centre_from_keypoints`). It writes ``<out_dir>/<rec>.npz``
@@ -29,7 +29,7 @@ crop_size, cube_m, joint_set, version  scalars
 and ``<rec>.json``, a :class:`SampleReport` (every person not kept is counted under its reason).
 Like the teacher stage it resumes (same configuration hash, recording fingerprint and teacher
 cache) and writes atomically. No depth or colour crops are stored: the lifting stage cuts its own
-with :func:`unipose_training.crops_dataset.crop_frames`.
+with :func:`unipose_training.supervised.crops.crop_frames`.
 
 **Dataset.** :class:`WeakSampleDataset` serves windows of consecutive frames of one track for the
 temporal losses. Geometry is never augmented (the ray loss lives in camera coordinates); training
@@ -39,7 +39,7 @@ per recording (or per group of recordings) when that is too much.
 
 Command line::
 
-    python -m unipose_training.weak_samples RECORDING --teacher RUN/teacher --out RUN/samples
+    python -m unipose_training.weak.samples RECORDING --teacher RUN/teacher --out RUN/samples
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ from torch.utils.data import Dataset, IterableDataset
 from unipose_ros.core.crop import CropConfig, PersonCrop, centre_from_keypoints, crop_points, make_crop
 from unipose_ros.core.errors import InputError
 from unipose_ros.core.joints import joint_set
-from unipose_training.teacher_stage import (
+from unipose_training.weak.teacher_stage import (
     cache_is_current,
     cache_paths,
     config_hash,
@@ -71,7 +71,7 @@ from unipose_training.teacher_stage import (
 )
 
 if TYPE_CHECKING:
-    from unipose_training.ingest import IngestConfig
+    from unipose_training.datasets.ingest import IngestConfig
 
 _log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def build_samples(recording: str | Path, teacher_cache_path: str | Path, out_dir
 
     Args:
         recording: rosbag2 recording directory.
-        teacher_cache_path: its teacher cache ``.npz`` (:func:`~unipose_training.teacher_stage.run_teacher_stage`).
+        teacher_cache_path: its teacher cache ``.npz`` (:func:`~unipose_training.weak.teacher_stage.run_teacher_stage`).
         out_dir: samples folder (created).
         cfg: :class:`SampleConfig`.
         ingest_cfg: must be the ingest settings of the teacher stage (same frames).
@@ -293,7 +293,7 @@ def build_samples(recording: str | Path, teacher_cache_path: str | Path, out_dir
     Raises:
         InputError: frames without depth, or frames that differ from the teacher cache's.
     """
-    from unipose_training.ingest import IngestConfig, ingest_frames  # noqa: PLC0415
+    from unipose_training.datasets.ingest import IngestConfig, ingest_frames  # noqa: PLC0415
 
     cfg = cfg or SampleConfig()
     ingest_cfg = ingest_cfg or IngestConfig()
@@ -407,7 +407,7 @@ def load_samples(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of one samples shard (``.npz``), loaded into memory."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no weak samples at {path}: run python -m unipose_training.weak_samples")
+        raise InputError(f"no weak samples at {path}: run python -m unipose_training.weak.samples")
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
@@ -424,7 +424,7 @@ def _shard_list(shards: str | Path | Sequence[str | Path]) -> list[Path]:
     else:
         files = [Path(p) for p in shards]
     if not files:
-        raise InputError(f"no weak sample shards in {shards}: build them with python -m unipose_training.weak_samples")
+        raise InputError(f"no weak sample shards in {shards}: build them with python -m unipose_training.weak.samples")
     return files
 
 
@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-frames", type=int, help="as given to the teacher stage")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    from unipose_training.ingest import IngestConfig  # noqa: PLC0415
+    from unipose_training.datasets.ingest import IngestConfig  # noqa: PLC0415
 
     cfg = SampleConfig(n_points=args.n_points)
     for rec in args.recordings:

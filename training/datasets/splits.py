@@ -7,7 +7,7 @@ same readers serve synthetic and real data.
 
 Example::
 
-    python -m unipose_training.synthetic_splits --config config/splits.yaml --out data/synthetic
+    python -m unipose_training.datasets.splits --config config/splits.yaml --out data/synthetic
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ synthetic recordings carry, is read only for this comparison. Writes ``ablation.
 
 Example::
 
-    python -m unipose_training.ablation --config config/weak/reduced.yaml \\
+    python -m unipose_training.weak.ablation --config config/weak/reduced.yaml \\
         --samples runs/weak_reduced/samples --out reports/weak_reduced
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from unipose_training.pipeline import load_pipeline_config
-from unipose_training.weak_train import WeakTrainConfig, sample_files, train_weak
+from unipose_training.weak.pipeline import load_pipeline_config
+from unipose_training.weak.train import WeakTrainConfig, sample_files, train_weak
 
 #: What each row switches off.
 VARIANTS: tuple[str, ...] = ("all", "ray", "bone", "symmetry", "temporal", "consistency", "surface",

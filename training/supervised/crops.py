@@ -32,12 +32,12 @@ joint_set           str                  joint set name of the targets
 The command line builds every recording of a split, resuming (a recording whose report exists is
 skipped)::
 
-    python -m unipose_training.crops_dataset --data data/synthetic --split train --out data/crops
+    python -m unipose_training.supervised.crops --data data/synthetic --split train --out data/crops
 
 **Datasets.** :class:`CropDataset` loads every shard of a folder into memory (only the arrays its
 input kind needs: about 32 KB per depth sample, 48 KB per colour sample, 12 KB per point sample
 at the defaults, so ~6000 samples take ~200-300 MB) and returns training samples with
-augmentation (:mod:`unipose_training.augment`) seeded from (seed, epoch, index).
+augmentation (:mod:`unipose_training.supervised.augment`) seeded from (seed, epoch, index).
 :class:`CropStream` is the streaming alternative for caches that do not fit in memory: an
 IterableDataset that holds one shard at a time per DataLoader worker, shards split over
 ``torchrun`` ranks and workers.
@@ -74,7 +74,7 @@ from unipose_ros.core.frame import RGBDFrame
 from unipose_ros.core.joints import JointSet, joint_set
 from unipose_ros.core.person_proposals import PersonProposal, ProposalConfig, propose_people
 from unipose_ros.core.pose import PersonPose
-from unipose_training.augment import AugmentConfig, augment_depth, augment_points, augment_rgb
+from unipose_training.supervised.augment import AugmentConfig, augment_depth, augment_points, augment_rgb
 
 KINDS = ("depth", "rgb", "pointcloud")
 SHARD_VERSION = 1
@@ -347,7 +347,7 @@ def recordings_of(data_dir: str | Path, split: str) -> list[Path]:
     root = Path(data_dir) / split
     if not root.is_dir():
         raise InputError(f"{root} does not exist: generate the split first "
-                         "(python -m unipose_training.synthetic_splits --out <data>)")
+                         "(python -m unipose_training.datasets.splits --out <data>)")
     return sorted(p for p in root.iterdir() if (p / "metadata.yaml").exists())
 
 
@@ -392,7 +392,7 @@ def shard_files(shard_dir: str | Path) -> list[Path]:
     d = Path(shard_dir)
     files = sorted(p for p in d.glob("*.npz") if p.with_suffix(".json").exists()) if d.is_dir() else []
     if not files:
-        raise InputError(f"no crop shards in {d}: build them with python -m unipose_training.crops_dataset "
+        raise InputError(f"no crop shards in {d}: build them with python -m unipose_training.supervised.crops "
                          f"--data <recordings> --split <split> --out {d.parent}")
     return files
 

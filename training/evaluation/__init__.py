@@ -1,0 +1,1 @@
+"""Evaluation: estimators side by side on recordings with ground truth, and where the errors are."""
