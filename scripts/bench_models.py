@@ -95,9 +95,10 @@ def bench_estimators(names: list[str], frames: list, device: str) -> tuple[list[
     from unipose_ros.estimators.registry import build_estimator, parse_spec
 
     rows, built = [], {}
-    for name in names:
-        base, config = parse_spec(name)
-        est = build_estimator(base, device=device, config=config)
+    for name in names:  # NAME[+DETECTOR][=YAML]
+        spec, _, yaml_path = name.partition("=")
+        base, config = parse_spec(spec)
+        est = build_estimator(base, device=device, config=yaml_path or config)
         est.estimate(frames[0])  # warm-up
         times, people = [], 0
         for f in frames:

@@ -9,7 +9,8 @@ No labels exist for these frames, so the checks are plausibility checks, printed
     python scripts/real_depth_pictures.py [--data ../shared/data/real_depth_unlabelled] [--out docs/images]
 
 Writes ``real_depth.png`` (one row per frame: depth with skeletons, and a side view of the person's
-points with the skeleton) and ``real_depth.json`` (the checks).
+points with the skeleton) and ``real_depth.json`` (the checks); ``real_depth_learned.*`` with
+``--detector learned``.
 """
 from __future__ import annotations
 
@@ -155,10 +156,11 @@ def main() -> int:
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
     args.out.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out / "real_depth.png"), sheet)
-    (args.out / "real_depth.json").write_text(json.dumps({"detector": args.detector or "config", **report}, indent=1))
+    stem = "real_depth_learned" if args.detector == "learned" else "real_depth"
+    cv2.imwrite(str(args.out / f"{stem}.png"), sheet)
+    (args.out / f"{stem}.json").write_text(json.dumps({"detector": args.detector or "config", **report}, indent=1))
     print(json.dumps(report, indent=1))
-    print(f"wrote {args.out / 'real_depth.png'}")
+    print(f"wrote {args.out / (stem + '.png')}")
     return 0
 
 

@@ -200,7 +200,7 @@ def ring_frame(hole: bool) -> tuple[RGBDFrame, np.ndarray]:
 def test_confidence_is_the_vote_spread_rule_and_zero_without_depth_support(checkpoints):
     loaded = load_checkpoint(checkpoints["depth"])
     # a person-sized block: found by the geometric proposals (the learned detector rightly sees no person)
-    est = LearnedEstimator(loaded, config=LearnedConfig(confidence_scale=20.0, detector="geometric"))
+    est = LearnedEstimator(loaded, config=LearnedConfig(confidence_scale=20.0, detector="geometric", flip_test=False))
     frame, _ = ring_frame(hole=False)
     crops = est.make_crops(frame)
     assert len(crops) == 1
@@ -220,7 +220,7 @@ def test_confidence_is_the_vote_spread_rule_and_zero_without_depth_support(check
     assert np.all(np.abs(uv - SIZE / 2) < 12), uv  # the joints are inside the hole (> 4 px from depth)
     assert np.all(unsupported.confidence == 0)
     # the same joints count as supported when the search radius reaches the block around the hole
-    wide = LearnedEstimator(loaded, config=LearnedConfig(confidence_scale=20.0, support_radius=SIZE // 2,
+    wide = LearnedEstimator(loaded, config=LearnedConfig(confidence_scale=20.0, support_radius=SIZE // 2, flip_test=False,
                                                          detector="geometric"))
     assert np.all(wide.estimate_crops(holed, crops)[0].confidence > 0)
 
@@ -442,7 +442,7 @@ def test_flip_test_answer_of_a_mirror_symmetric_crop_is_mirror_symmetric(checkpo
     # some answer o; the flip-test answer averages o with its mirror, so a left joint must sit at
     # the mirror image of its right partner: u_left + u_right = S - 1 (images) or x_left = -x_right
     # (points), with v and depth equal.
-    est = LearnedEstimator(checkpoints[kind], kind=kind, config=LearnedConfig(flip_test=True))
+    est = LearnedEstimator(checkpoints[kind], kind=kind, config=LearnedConfig(flip_test=True, flip_side_check=False))
     rng = np.random.default_rng(3)
     if kind == "depth":
         half = rng.uniform(-1, 1, (2, 1, SIZE, SIZE // 2)).astype(np.float32)
@@ -454,7 +454,7 @@ def test_flip_test_answer_of_a_mirror_symmetric_crop_is_mirror_symmetric(checkpo
         half = rng.uniform(-1, 1, (2, 128, 3)).astype(np.float32)
         batch = np.concatenate([half, half * np.array([-1, 1, 1], np.float32)], axis=1)
     np.testing.assert_array_equal(np.sort(est._mirror_input(batch).reshape(-1)), np.sort(batch.reshape(-1)))
-    plain = LearnedEstimator(checkpoints[kind], kind=kind)._run(batch)
+    plain = LearnedEstimator(checkpoints[kind], kind=kind, config=LearnedConfig(flip_test=False))._run(batch)
     out = est._run(batch)
     assert out.shape == plain.shape == (2, 15, 4)
     left, right = np.array(ITOP15.flip_pairs).T
@@ -470,6 +470,13 @@ def test_flip_test_answer_of_a_mirror_symmetric_crop_is_mirror_symmetric(checkpo
         np.testing.assert_allclose(out[:, centre, 0], 0.0, atol=1e-6)
     else:
         np.testing.assert_allclose(out[:, centre, 0], (SIZE - 1) / 2, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_flip_test_default_is_on_for_depth_only(checkpoints, kind):
+    assert LearnedEstimator(checkpoints[kind], kind=kind).flip_test == (kind == "depth")
+    assert not LearnedEstimator(checkpoints[kind], kind=kind, config=LearnedConfig(flip_test=False)).flip_test
+    assert LearnedEstimator(checkpoints[kind], kind=kind, config=LearnedConfig(flip_test=True)).flip_test
 
 
 def test_evaluate_cli_with_checkpoint_and_config_overrides(checkpoints, frames, tmp_path):

@@ -492,9 +492,9 @@ def test_every_shipped_config_loads():
     root = Path(__file__).resolve().parents[1] / "config"
     classes = {"baseline.yaml": BaselineConfig, "learned.yaml": LearnedConfig, "fused.yaml": FusedConfig,
                "demo.yaml": DemoConfig, "weak/recording_300.yaml": SplitsConfig}
-    classes.update({f"train/{p.name}": SupervisedConfig for p in (root / "train").glob("*.yaml")
-                    if p.name != "person_detector.yaml"})
-    classes["train/person_detector.yaml"] = DetectorTrainConfig
+    classes.update({f"train/{p.name}": DetectorTrainConfig if p.name.startswith("person_detector") else SupervisedConfig
+                    for p in (root / "train").glob("*.yaml")})
+    classes.update({"learned_flip.yaml": LearnedConfig, "learned_noflip.yaml": LearnedConfig})
     classes.update({f"splits/{p.name}": SplitsConfig for p in (root / "splits").glob("*.yaml")})
     classes.update({f"weak/{p.name}": PipelineConfig for p in (root / "weak").glob("*.yaml")
                     if p.name != "recording_300.yaml"})

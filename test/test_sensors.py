@@ -172,3 +172,25 @@ def test_detector_data_sensor_and_people_shares_follow_the_config():
     people = np.bincount([p for p, _ in plans], minlength=4) / len(plans)
     np.testing.assert_allclose(people, np.asarray(cfg.people_p) / sum(cfg.people_p), atol=0.03)
     assert set(sensors) <= set(cfg.sensors) and "azure_kinect_nfov" not in sensors  # held out
+
+
+def test_robot_splits_use_the_configured_sensors_poses_and_held_out_sets():
+    from pathlib import Path
+
+    from unipose_ros.core.config import load_yaml
+    from unipose_training.datasets.splits import CROSS_SENSORS, TEST_CLIPS, SplitsConfig, recording_configs
+
+    cfg = load_yaml(SplitsConfig, Path(__file__).resolve().parents[1] / "config" / "splits" / "robot.yaml")
+    train = recording_configs(cfg, "train")
+    assert len(train) == 40 and all(g.everyday == 0.4 and g.random_phase for g in train)
+    sensors = [g.sensor or "generic" for g in train]
+    assert {s: sensors.count(s) for s in set(sensors)} == {"kinect_v1": 8, "itop": 8, "kinect_v2": 8, "d435": 8,
+                                                           "generic": 8}
+    assert not set(TEST_CLIPS) & set(train[0].motions)
+    for split in ("cross", "everyday"):
+        held = recording_configs(cfg, split)
+        assert {g.sensor for g in held} == set(CROSS_SENSORS) and not {g.sensor for g in held} & set(sensors)
+        assert all(set(g.motions) == set(TEST_CLIPS) for g in held)
+        assert all(g.body_ranges["age"][0] >= 0.85 for g in held)
+    assert all(g.everyday == 0.6 for g in recording_configs(cfg, "everyday"))
+    assert all(g.everyday == 0.0 for g in recording_configs(cfg, "cross") + recording_configs(cfg, "test"))

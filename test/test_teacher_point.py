@@ -342,8 +342,8 @@ def test_flip_test_swaps_the_teacher_channels(checkpoint):
     from unipose_ros.core.joints import ITOP15
 
     base = TeacherPointConfig(detection=_single_image_detection())
-    est = TeacherPointEstimator(checkpoint, GroundTruthTeacher(),
-                                config=dc_replace(base, learned=dc_replace(base.learned, flip_test=True)))
+    flip = dc_replace(base.learned, flip_test=True, flip_side_check=False)
+    est = TeacherPointEstimator(checkpoint, GroundTruthTeacher(), config=dc_replace(base, learned=flip))
     rng = np.random.default_rng(5)
     half = np.concatenate([rng.uniform(-1, 1, (1, 64, 3)), rng.uniform(0, 1, (1, 64, J))], axis=-1)
     mirror = half.copy()

@@ -58,7 +58,7 @@ from unipose_training import distributed as dist_util
 from unipose_training.supervised.augment import AugmentConfig
 from unipose_training.supervised.crops import CropDataset
 
-TRAIN_CHECKPOINT_FORMAT = "unipose_training.supervised.train/1"
+TRAIN_CHECKPOINT_FORMAT = "unipose_training.supervised/1"  # a stable file-format id (not the module path)
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ class Pipeline:
                  root: Path | None = None, progress: bool = True, log: Callable[[str], None] = print) -> None:
         self.cfg, self.recordings, self.out = cfg, recordings, Path(out)
         self.eval_recordings = eval_recordings or []
-        self.root = root or Path(__file__).resolve().parent.parent
+        self.root = root or Path(__file__).resolve().parents[2]  # the repository (config/ lives there)
         self.progress = progress
         self.info = dist_util.init_distributed(cfg.weak.device)
         self.log = log if self.info.is_main else (lambda _m: None)
@@ -326,7 +326,7 @@ class Pipeline:
                                  f"(or {', '.join(m + '_flip' for m in flippable)}: with test-time flip)")
             if base.startswith("weak_") and base[5:] in ("depth", "rgb") and base[5:] not in self.cfg.lift.kinds:
                 continue
-            out[name] = makers[base](LearnedConfig(flip_test=True) if name != base else None)
+            out[name] = makers[base](LearnedConfig(flip_test=name != base) if base in flippable else None)
         return out
 
     def stage_evaluate(self) -> dict:

@@ -48,7 +48,7 @@ from unipose_training.supervised.train import (
 from unipose_training.weak.losses import WeakLossConfig, bone_prior, weak_loss
 from unipose_training.weak.samples import WeakSampleDataset, WeakSampleStream
 
-WEAK_CHECKPOINT_FORMAT = "unipose_training.weak.train/1"
+WEAK_CHECKPOINT_FORMAT = "unipose_training.weak_train/1"  # a stable file-format id (not the module path)
 
 
 def _default_model() -> A2JConfig:

@@ -82,6 +82,8 @@ class LearnedConfig:
         flip_test: also run the network on the mirrored crop (image mirrored left to right, or
             point x negated about the crop centre, left and right joints and teacher keypoint
             channels swapped) and average the two answers: the network runs on twice the crops.
+            None (the default) = on for the depth model, where it was measured to pay for its
+            cost (README "Where the errors are"), off for the colour and point models.
         flip_side_check: with ``flip_test``, where the two answers disagree on which side a
             left/right pair is (the mirrored answer is closer to the pair swapped: a front/back
             confusion), the pair keeps the direct answer, unaveraged (averaging would put both
@@ -102,8 +104,8 @@ class LearnedConfig:
     confidence_scale: float = 10.0
     support_radius: int = 4
     unsupported_confidence: float = 0.0
-    flip_test: bool = False
-    flip_side_check: bool = False
+    flip_test: bool | None = None
+    flip_side_check: bool = True
     ambiguous_side_confidence: float = 0.5
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     detector: str = "learned"
@@ -223,6 +225,8 @@ class LearnedEstimator:
         self._check(loaded, kind)
         self.loaded = loaded
         self.kind: str = loaded.config.kind
+        #: whether the mirrored crops run too (``LearnedConfig.flip_test``; None = depth only)
+        self.flip_test: bool = cfg.flip_test if cfg.flip_test is not None else self.kind == "depth"
         self.crop_config: CropConfig = loaded.crop
         self.joint_set: JointSet = get_joint_set(loaded.config.joint_set)
         self.modality = MODALITIES[self.kind]
@@ -380,7 +384,7 @@ class LearnedEstimator:
         """The network on a CPU batch: one upload, one download. Returns (B, J, 4) float32:
         joints in crop units (clamped to the crop cube) and confidence (before depth support).
         With ``flip_test`` the mirrored crops go in the same batch and the answers are averaged."""
-        if not self.config.flip_test:
+        if not self.flip_test:
             return self._network(batch)
         b = batch.shape[0]
         out = self._network(np.concatenate([batch, self._mirror_input(batch)]))
