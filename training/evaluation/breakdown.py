@@ -2,8 +2,8 @@
 left/right swap oracle, and person detection recall and precision, for every estimator on the
 same frames.
 
-    python -m unipose_training.evaluation.breakdown --data data/synthetic/test data/robot/cross \\
-        --estimators baseline depth depth+learned pointcloud teacher_pointcloud fused --out reports/breakdown
+    python -m unipose_training.evaluation.breakdown --data data/robot/cross \\
+        --estimators baseline depth+learned pointcloud+learned teacher_pointcloud fused+learned --out reports/breakdown/cross
 
 * **View** of a ground-truth person: the angle between their facing direction (perpendicular to
   the shoulder line, from the torso's up direction) and the direction to the camera: front
@@ -84,15 +84,17 @@ class Breakdown:
             e, s = swap_errors(pred[i], gt[j], self.js)
             e = np.where(np.isfinite(e), e, 10.0)
             s = np.where(np.isfinite(s), s, 10.0)
-            self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "motion": motions[j],
-                                "missed": False,
+            self.people.append({**self._groups(sensor, gt[j], motions[j]), "missed": False,
                                 "mpjpe": float(e.mean()), "swap_mpjpe": float(min(e.mean(), s.mean())),
                                 "pck10": float((e < 0.1).mean()), "swapped": bool(s.mean() < e.mean() - 0.02)})
         found = {j for _, j in pairs}
         for j in range(len(gt)):
             if j not in found:
-                self.people.append({"sensor": sensor, "view": person_view(gt[j], self.js), "motion": motions[j],
-                                    "missed": True})
+                self.people.append({**self._groups(sensor, gt[j], motions[j]), "missed": True})
+
+    def _groups(self, sensor: str, gt: np.ndarray, motion: str) -> dict[str, str]:
+        """The groups a ground-truth person (J, 3) is counted in."""
+        return {"sensor": sensor, "view": person_view(gt, self.js), "motion": motion}
 
     def table(self, key: str) -> dict[str, dict]:
         """Group -> metrics (``key``: "view", "sensor" or "motion"), plus "all": MPJPE, swap oracle and swap
@@ -144,8 +146,10 @@ class MotionLabels:
     """The motion of each person in each frame of a synthetic recording (``motion_labels.json``)."""
 
     def __init__(self, rec: Path) -> None:
+        from unipose_ros.synthetic.motions import clip_family
         from unipose_ros.synthetic.recording import MOTION_LABELS
 
+        self._family = clip_family
         path = rec / MOTION_LABELS
         data = json.loads(path.read_text()) if path.exists() else None
         self.people: list[list[str]] = data["people"] if data else []
@@ -154,10 +158,8 @@ class MotionLabels:
 
     def __call__(self, stamp_ns: int, track_ids: list[int]) -> list[str]:
         """Clip family of each track id at ``stamp_ns`` ("unknown" where not labelled)."""
-        from unipose_ros.synthetic.motions import clip_family
-
         i = round((stamp_ns - self.start) * self.fps / 1e9)
-        return [clip_family(self.people[t][i]) if 0 <= t < len(self.people) and 0 <= i < len(self.people[t])
+        return [self._family(self.people[t][i]) if 0 <= t < len(self.people) and 0 <= i < len(self.people[t])
                 else "unknown" for t in track_ids]
 
 
