@@ -27,7 +27,8 @@ setup(
         exclude=["*.data", "*.data.*", "*__pycache__*"]) + training_packages,
     package_dir={"unipose_training": "training"},
     # checkpoints/*.pt: the bundled A2J networks (unipose_ros.models.default_checkpoint).
-    package_data={"unipose_ros": ["synthetic/data/**/*", "checkpoints/*.pt", "py.typed"]},
+    # ros/*.xml: the Fast DDS profile for camera-sized messages (unipose_ros.ros.dds).
+    package_data={"unipose_ros": ["synthetic/data/**/*", "checkpoints/*.pt", "ros/*.xml", "py.typed"]},
     # The message definitions, where unipose_ros.io.typestore finds them in an installed tree
     # (<prefix>/share/unipose_ros/msg, the same place as on a ROS 2 install).
     data_files=[

@@ -6,6 +6,10 @@ use_points is on).
     ros2 launch unipose_ros unipose_realsense.launch.py camera:=/camera/camera rviz:=true
     ros2 launch unipose_ros unipose_realsense.launch.py namespace:=front target_frame:=base_link \
         estimator:=depth checkpoint:=/path/depth_a2j.pt transport:=compressed
+
+Every process it starts runs with the package's Fast DDS profile (``dds_profile``; without it
+best-effort images between processes are mostly lost, unipose_ros/ros/dds.py). A camera started
+elsewhere needs the same profile in its environment.
 """
 import os
 
@@ -17,6 +21,7 @@ from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
+from unipose_ros.ros.dds import launch_actions as dds_profile_actions
 
 
 def _bool(name):
@@ -33,7 +38,7 @@ def generate_launch_description():
                               description="Also start realsense2_camera (align_depth on)"),
         DeclareLaunchArgument("namespace", default_value="",
                               description="Namespace of the pose node (one per camera: outputs never collide)"),
-        DeclareLaunchArgument("estimator", default_value="baseline",
+        DeclareLaunchArgument("estimator", default_value="depth",
                               description="Pose estimator (baseline, depth, rgb, pointcloud, fused, teacher_pointcloud)"),
         DeclareLaunchArgument("checkpoint", default_value="",
                               description="Checkpoint of a learned estimator; empty: the bundled one"),
@@ -88,7 +93,8 @@ def generate_launch_description():
         arguments=["-d", os.path.join(share, "rviz", "unipose.rviz")],
         condition=IfCondition(LaunchConfiguration("rviz")),
     )
-    return LaunchDescription(args + [realsense, pose_node, rviz])
+    # the DDS profile first: the camera driver publishes the images and owns their shared memory
+    return LaunchDescription(args + dds_profile_actions() + [realsense, pose_node, rviz])
 
 
 def _has_package(name):

@@ -14,6 +14,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
+from unipose_ros.ros.dds import launch_actions as dds_profile_actions
 
 
 def generate_launch_description():
@@ -25,7 +26,7 @@ def generate_launch_description():
         DeclareLaunchArgument("camera", default_value="/camera/camera",
                               description="Namespace of the recorded camera topics"),
         DeclareLaunchArgument("namespace", default_value="", description="Namespace of the pose node"),
-        DeclareLaunchArgument("estimator", default_value="baseline", description="Pose estimator"),
+        DeclareLaunchArgument("estimator", default_value="depth", description="Pose estimator"),
         DeclareLaunchArgument("checkpoint", default_value="", description="Checkpoint of a learned estimator"),
         DeclareLaunchArgument("params_file",
                               default_value=os.path.join(share, "config", "pose_node.yaml"),
@@ -50,4 +51,4 @@ def generate_launch_description():
     rviz = Node(package="rviz2", executable="rviz2", name="rviz2", output="log",
                 arguments=["-d", os.path.join(share, "rviz", "unipose.rviz")],
                 condition=IfCondition(LaunchConfiguration("rviz")))
-    return LaunchDescription(args + [replay, pose_node, rviz])
+    return LaunchDescription(args + dds_profile_actions() + [replay, pose_node, rviz])

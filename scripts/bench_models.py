@@ -160,7 +160,9 @@ def main() -> int:
     ap.add_argument("--markdown", type=Path, help="also write the tables to this file")
     args = ap.parse_args()
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    from unipose_ros.ros.dds import use_large_data_profile
+
+    use_large_data_profile(os.environ)
     resolution = tuple(int(v) for v in args.resolution.lower().split("x"))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     net = bench_networks(devices, args.repeats)

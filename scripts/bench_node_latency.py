@@ -4,8 +4,8 @@
 A plain publisher node sends colour + 16UC1 depth + camera_info frames; the pose node (spinning
 in an executor thread) runs a deterministic stand-in estimator (the test suite's centroid
 estimator, optionally with an artificial delay); a plain subscriber receives the skeletons.
-All three live in one process and talk through DDS (shared memory with
-FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA), as separate processes on one machine would.
+All three live in one process and talk through DDS (the package's Fast DDS profile,
+unipose_ros.ros.dds); scripts/bench_transport.py measures the transport between processes.
 
     python scripts/bench_node_latency.py [--frames 60] [--fps 15] [--delay-ms 0]
 
@@ -125,11 +125,13 @@ def main() -> int:
     parser.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", 57)))
     args = parser.parse_args()
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    from unipose_ros.ros.dds import use_large_data_profile
+
+    use_large_data_profile(os.environ)
     rows = [run(*map(int, s.split("x")), args.frames, args.fps, args.delay_ms / 1e3, args.domain)
             for s in args.sizes]
     print(f"\npose node latency ({args.frames} frames at {args.fps:g} fps, "
-          f"FASTDDS_BUILTIN_TRANSPORTS={os.environ['FASTDDS_BUILTIN_TRANSPORTS']})")
+          f"Fast DDS profile {os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE', 'none')})")
     head = (f"{'image':>10} {'recv/sent':>9} {'e2e med':>8} {'e2e p95':>8} {'estim med':>9} "
             f"{'added med':>9} {'added p95':>9} {'added max':>9} {'to-pub med':>10}   (ms)")
     print(head)

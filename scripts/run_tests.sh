@@ -6,7 +6,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 cd "$ROOT"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-export FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA
+# Camera-sized messages between processes: the package's Fast DDS profile (unipose_ros/ros/dds.py).
+PROFILE="$ROOT/unipose_ros/ros/fastdds_large_data.xml"
+export FASTDDS_DEFAULT_PROFILES_FILE=${FASTDDS_DEFAULT_PROFILES_FILE:-$PROFILE}
+export FASTRTPS_DEFAULT_PROFILES_FILE=${FASTRTPS_DEFAULT_PROFILES_FILE:-$PROFILE}
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export PYTHONUNBUFFERED=1
 echo "ruff check"

@@ -3,8 +3,9 @@
 * DDS discovery stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and every
   pytest-xdist worker gets its own ROS_DOMAIN_ID (base 20 + worker index; the base can be moved
   with UNIPOSE_TEST_DOMAIN_BASE so that two test runs on one machine do not meet).
-* Large messages go over Fast DDS's LARGE_DATA transports (shared memory + TCP), which do not
-  lose best-effort images the way the default UDP transport does.
+* Large messages go through the package's Fast DDS profile (a 64 MB shared-memory segment,
+  unipose_ros.ros.dds), which does not lose best-effort images between processes the way the
+  default transports do.
 * Every test gets its own rclpy Context (``ros_context``) and an executor spinning in a thread
   (``spin``); nodes created on the context are destroyed at the end of the test.
 * Shared-memory files that Fast DDS left behind after a crash are removed for our domain only
@@ -22,12 +23,14 @@ from typing import Callable
 import numpy as np
 import pytest
 
+from unipose_ros.ros.dds import large_data_environment
+
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 _index = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isdigit() else 0
 DOMAIN_ID = int(os.environ.get("UNIPOSE_TEST_DOMAIN_BASE", "20")) + _index
 os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_ID)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+os.environ.update(large_data_environment(os.environ))
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "1")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

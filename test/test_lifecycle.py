@@ -103,8 +103,8 @@ def test_live_parameters_apply_and_the_others_are_refused_with_the_reason(ros_co
                                   Parameter("tracker_min_hits", value=3)])
         assert all(r.successful for r in ok)
         assert node.params.min_joint_confidence == 0.5 and node.tracker.min_hits == 3
-        refused = node.set_parameters([Parameter("estimator", value="depth")])[0]
-        assert not refused.successful and "deactivate" in refused.reason and node.params.estimator == "baseline"
+        refused = node.set_parameters([Parameter("estimator", value="rgb")])[0]
+        assert not refused.successful and "deactivate" in refused.reason and node.params.estimator == "depth"
         bad = node.set_parameters([Parameter("min_joint_confidence", value=2.0)])[0]
         assert not bad.successful and "min_joint_confidence" in bad.reason
     finally:

@@ -21,9 +21,10 @@ NO_KEY = {"anny": "no rosdep key; pip install anny==0.6.2 (requirements.txt), sy
 
 
 def imported_modules() -> dict[str, set[str]]:
-    """Top-level third-party module -> files of unipose_ros that import it (any depth, lazy too)."""
+    """Top-level third-party module -> files of unipose_ros and of the launch files that import
+    it (any depth, lazy too)."""
     found: dict[str, set[str]] = {}
-    for f in (ROOT / "unipose_ros").rglob("*.py"):
+    for f in [*(ROOT / "unipose_ros").rglob("*.py"), *(ROOT / "launch").glob("*.py")]:
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]

@@ -216,6 +216,16 @@ def test_parameters_validation_names_the_problem():
         validate(PoseNodeParams(qos_reliability="fast"))
     with pytest.raises(ValueError, match="sync_tolerance_s"):
         validate(PoseNodeParams(sync_tolerance_s=-0.1))
+    with pytest.raises(ValueError, match="cpu_threads -1"):
+        validate(PoseNodeParams(cpu_threads=-1))
+
+
+def test_cpu_threads_default_to_half_the_cores_within_1_to_4():
+    from unipose_ros.ros.params import PoseNodeParams, cpu_threads
+
+    auto = PoseNodeParams()
+    assert [cpu_threads(auto, cores) for cores in (1, 2, 3, 8, 64)] == [1, 1, 1, 4, 4]
+    assert cpu_threads(PoseNodeParams(cpu_threads=6), cores=2) == 6
 
 
 def test_diagnostic_level_over_a_window_and_recovery():

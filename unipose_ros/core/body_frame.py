@@ -25,6 +25,7 @@ Quaternions are (x, y, z, w), the ROS order (transforms3d uses w, x, y, z).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,8 +89,13 @@ def quaternion_to_rotation(q: np.ndarray) -> np.ndarray:
 
 
 def _unit(v: np.ndarray) -> np.ndarray | None:
-    n = float(np.linalg.norm(v))
-    return None if not np.isfinite(n) or n < _EPS else v / n
+    n = math.sqrt(float(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
+    return None if not math.isfinite(n) or n < _EPS else v / n
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product of two 3-vectors (np.cross costs ten times more on single vectors)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 def _joint(joints: np.ndarray, joint_set: JointSet, name: str) -> np.ndarray | None:
@@ -117,8 +123,8 @@ def _frame_from(x_hint: np.ndarray | None, y_hint: np.ndarray | None, fallback: 
         if y is None:
             y = _unit(fallback[:, 1] - np.dot(fallback[:, 1], z) * z)
             if y is None:
-                y = _unit(np.cross(z, fallback[:, 0]))
-        x = np.cross(y, z)
+                y = _unit(_cross(z, fallback[:, 0]))
+        x = _cross(y, z)
         return np.stack([x, y, z], axis=1)
     x = _unit(x_hint) if x_hint is not None else None
     if x is None:
@@ -129,7 +135,7 @@ def _frame_from(x_hint: np.ndarray | None, y_hint: np.ndarray | None, fallback: 
             y = _unit(hint - np.dot(hint, x) * x)
             if y is not None and abs(np.dot(_unit(hint), x)) < 0.99:
                 break
-    z = np.cross(x, y)
+    z = _cross(x, y)
     return np.stack([x, y, z], axis=1)
 
 

@@ -132,6 +132,10 @@ class NodeStats:
         processed / published: synchronised frames run through the estimator / published.
         latency_s: recent (input stamp -> publish) latencies (s), ROS time.
         estimator_s: recent estimator run times (s).
+        wait_s: recent waits of a complete input set for the worker (s): the rest of the previous
+            frame's run.
+        overhead_s: recent node times per frame besides the estimator (s): conversion to numpy,
+            tracking, building and publishing skeletons, markers and TF.
         people: number of people in the last published frame.
     """
 
@@ -145,6 +149,8 @@ class NodeStats:
         self.published = 0
         self.latency_s: deque[float] = deque(maxlen=window)
         self.estimator_s: deque[float] = deque(maxlen=window)
+        self.wait_s: deque[float] = deque(maxlen=window)
+        self.overhead_s: deque[float] = deque(maxlen=window)
         self.people = 0
 
     def on_input(self, name: str) -> None:
@@ -172,12 +178,17 @@ class NodeStats:
             self.processed += 1
             self.estimator_s.append(estimator_s)
 
-    def on_published(self, latency_s: float, people: int) -> None:
+    def on_published(self, latency_s: float, people: int, wait_s: float = float("nan"),
+                     overhead_s: float = float("nan")) -> None:
         with self._lock:
             self.published += 1
             self.frames.tick()
             self.latency_s.append(latency_s)
             self.people = people
+            if wait_s == wait_s:  # not NaN
+                self.wait_s.append(wait_s)
+            if overhead_s == overhead_s:
+                self.overhead_s.append(overhead_s)
 
     def snapshot(self) -> dict[str, float]:
         """Flat name -> value summary (rates in Hz, times in ms)."""
@@ -187,9 +198,11 @@ class NodeStats:
             out["processed"] = self.processed
             out["published"] = self.published
             out["people"] = self.people
-            for name, values in (("latency", self.latency_s), ("estimator", self.estimator_s)):
+            for name, values in (("latency", self.latency_s), ("estimator", self.estimator_s),
+                                 ("wait", self.wait_s), ("overhead", self.overhead_s)):
                 vals = sorted(values)
                 out[f"{name}_ms_median"] = 1e3 * vals[len(vals) // 2] if vals else float("nan")
+                out[f"{name}_ms_p95"] = 1e3 * vals[min(len(vals) - 1, int(0.95 * len(vals)))] if vals else float("nan")
                 out[f"{name}_ms_max"] = 1e3 * vals[-1] if vals else float("nan")
             return out
 
@@ -199,7 +212,8 @@ OK, WARN, ERROR = "ok", "warn", "error"
 
 def diagnostic_level(recent_errors: dict[str, int], synced: int, published: int, input_rate_hz: float,
                      window_s: float, expected_rate_hz: float = 0.0, idle_s: float = 0.0,
-                     no_input_warn_s: float = 0.0) -> tuple[str, str]:
+                     no_input_warn_s: float = 0.0, upstream: tuple[int, int] = (0, 0),
+                     upstream_hint: str | None = None) -> tuple[str, str]:
     """The node's health over the recent window, as (``ok`` | ``warn`` | ``error``, message).
 
     Args:
@@ -209,8 +223,11 @@ def diagnostic_level(recent_errors: dict[str, int], synced: int, published: int,
         window_s: the window (s), for the messages.
         expected_rate_hz: the camera's rate; below 70 % of it is a WARN (0: no check).
         idle_s: seconds since the last synchronised input; ``no_input_warn_s`` > 0 warns past it.
+        upstream: (images received, images missing by their stamps) in the window
+            (:class:`unipose_ros.ros.stamp_gaps.StampGaps`); more than 20 % missing is a WARN,
+            with ``upstream_hint`` (what to do) appended.
     ERROR: input arrived but nothing was published in the window. WARN: no input for too long,
-    errors in the window, or a low input rate. OK otherwise: a node recovers by itself once its
+    errors in the window, images lost upstream, or a low input rate. OK otherwise: a node recovers by itself once its
     inputs are healthy for one window.
     """
     errs = ", ".join(f"{k}={v}" for k, v in sorted(recent_errors.items()))
@@ -221,6 +238,10 @@ def diagnostic_level(recent_errors: dict[str, int], synced: int, published: int,
         return WARN, f"no input for {idle_s:.0f} s"
     if errs:
         return WARN, f"input errors in the last {window_s:g} s: {errs}"
+    received, missing = upstream
+    if received >= 2 and missing > 0.2 * (received + missing):
+        return WARN, (f"{missing} of {received + missing} camera frames in the last {window_s:g} s never "
+                      "arrived (gaps between image stamps)" + (f": {upstream_hint}" if upstream_hint else ""))
     if expected_rate_hz > 0 and input_rate_hz < 0.7 * expected_rate_hz:
         return WARN, f"input at {input_rate_hz:.1f} Hz, expected {expected_rate_hz:g} Hz"
     return OK, "ok"

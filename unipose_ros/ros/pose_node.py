@@ -12,6 +12,7 @@ worker thread runs the estimator on the latest synchronised frame, older ones ar
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -36,9 +37,11 @@ from unipose_ros.core.pose import PersonPose
 from unipose_ros.core.tracking import SkeletonTracker
 from unipose_ros.estimators.base import Estimator
 from unipose_ros.ros import publishers
+from unipose_ros.ros.dds import transport_hint
 from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array, diagnostic_level, log_at
-from unipose_ros.ros.params import PoseNodeParams, declare_parameters, read_parameters, validate_changes
+from unipose_ros.ros.params import PoseNodeParams, cpu_threads, declare_parameters, read_parameters, validate_changes
 from unipose_ros.ros.qos import input_qos, output_qos
+from unipose_ros.ros.stamp_gaps import StampGaps
 from unipose_ros.ros.sync import LatestOnly, StampSynchronizer, SyncedSet
 from unipose_ros.ros.tf_broadcast import TfBroadcaster
 
@@ -72,6 +75,10 @@ def build_estimator(params: PoseNodeParams) -> Estimator:
     """
     from unipose_ros.estimators.registry import build_estimator as build
 
+    if params.estimator != "baseline" and params.device == "cpu":
+        import torch
+
+        torch.set_num_threads(cpu_threads(params))
     # MediaPipe runs on the CPU: device, precision and compile do not apply to the baseline.
     return build(params.estimator, device=params.device, precision=params.precision,
                  checkpoint=params.checkpoint or None, config=params.estimator_config or None,
@@ -207,6 +214,8 @@ class PoseNode(LifecycleNode):
         self.sync = StampSynchronizer(slots, int(p.sync_tolerance_s * 1e9), p.sync_queue_size,
                                       sticky=("info",))
         self.stats = NodeStats(slots, window_s=p.diagnostics_window_s)
+        self.gaps = StampGaps(p.diagnostics_window_s, expected_rate_hz=p.expected_rate_hz)
+        self._upstream_hint = transport_hint(os.environ)
         self.mailbox: LatestOnly[SyncedSet] = LatestOnly()
         self.topics = {s: input_topic(self, s, p.transport) for s in slots}
         from unipose_ros.msg import Skeleton3DArray
@@ -229,6 +238,9 @@ class PoseNode(LifecycleNode):
         self._worker = threading.Thread(target=self._run, name="pose_worker", daemon=True)
         self._worker.start()
         where = "cpu" if p.estimator == "baseline" else f"{p.device}, {p.precision}"
+        if p.estimator != "baseline" and p.device == "cpu":
+            n = cpu_threads(p)
+            where += f", {n} CPU thread{'s' if n > 1 else ''}"
         log.info(f"configured: estimator {self.estimator.name} ({self.estimator.joint_set.name}) on {where}")
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -314,6 +326,7 @@ class PoseNode(LifecycleNode):
                 t.smoothing = _smoothing(new)
                 t.reset()
             self.stats.set_window(new.diagnostics_window_s)
+            self.gaps.window_s, self.gaps.expected_rate_hz = new.diagnostics_window_s, new.expected_rate_hz
         return SetParametersResult(successful=True)
 
     def _guarded(self, where: str, fn):
@@ -330,6 +343,8 @@ class PoseNode(LifecycleNode):
     def _on_input(self, slot: str, msg) -> None:
         self.stats.on_input(slot)
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        if slot == "image":
+            self.gaps.add(stamp)
         synced = self.sync.add(slot, stamp, msg)
         if synced is not None:
             self._last_input = time.monotonic()
@@ -356,16 +371,19 @@ class PoseNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         values = dict(self.stats.snapshot())
+        values.update({f"received_{k}": v for k, v in self.sync.received.items()})
         values.update({f"sync_dropped_{k}": v for k, v in self.sync.dropped.items()})
         values["stale_dropped"] = self.mailbox.dropped
         values["too_old_dropped"] = self.too_old
+        values["missing_upstream_image"] = self.gaps.missing
         values["device"] = self.params.device
         values["estimator"] = self.estimator.name
         p = self.params
         synced, published, rate = self.stats.window()
         level, message = diagnostic_level(self.errors.recent(p.diagnostics_window_s), synced, published, rate,
                                           p.diagnostics_window_s, p.expected_rate_hz,
-                                          time.monotonic() - self._last_input, p.no_input_warn_s)
+                                          time.monotonic() - self._last_input, p.no_input_warn_s,
+                                          self.gaps.recent(), self._upstream_hint)
         values["input_rate_hz"] = rate
         self.diagnostic_level = level
         self._diag_pub.publish(diagnostic_array(self.get_clock().now().to_msg(),
@@ -399,12 +417,13 @@ class PoseNode(LifecycleNode):
     def process(self, synced: SyncedSet) -> list[PersonPose] | None:
         """Run one synchronised set through conversion, estimator, tracker and publishers.
         Returns the published poses, or None when the input was rejected (error reported)."""
+        t_start = time.monotonic()
         try:
             frame = frame_from_messages(synced)
         except InputError as e:
             self.errors.report(error_kind(e), str(e))
             return None
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
         try:
             poses = self.estimator.estimate(frame)
         except InputError as e:
@@ -414,7 +433,8 @@ class PoseNode(LifecycleNode):
             self.errors.report("estimator", f"{self.estimator.name} failed: "
                                f"{type(e).__name__}: {e}")
             return None
-        self.stats.on_processed(time.perf_counter() - t0)
+        estimator_s = time.monotonic() - t0
+        self.stats.on_processed(estimator_s)
         poses = self.tracker.update(poses, stamp_s=synced.stamp_ns * 1e-9)
         header = Header(stamp=synced["image"].header.stamp, frame_id=frame.frame_id)
         if self._tf_buffer is not None:
@@ -423,7 +443,9 @@ class PoseNode(LifecycleNode):
                 return None
         self._publish(poses, header)
         now_ns = self.get_clock().now().nanoseconds
-        self.stats.on_published((now_ns - synced.stamp_ns) * 1e-9, len(poses))
+        self.stats.on_published((now_ns - synced.stamp_ns) * 1e-9, len(poses),
+                                wait_s=t_start - synced.completed_s,
+                                overhead_s=time.monotonic() - t_start - estimator_s)
         return poses
 
     def _to_target_frame(self, poses: list[PersonPose], header: Header):

@@ -41,6 +41,8 @@ class ReplayStats:
         skipped_types: message types without a Python package here.
         duration_s: wall time of the replay (s).
         max_lag_s: largest delay of a publish behind its scheduled time (s).
+        started_s: ``time.monotonic()`` at which the (last) pass's schedule started: message k
+            is due at ``started_s + (log_k - log_first) / rate``.
     """
 
     published: Counter = field(default_factory=Counter)
@@ -48,6 +50,7 @@ class ReplayStats:
     skipped_types: set[str] = field(default_factory=set)
     duration_s: float = 0.0
     max_lag_s: float = 0.0
+    started_s: float = 0.0
 
 
 def message_class(msgtype: str) -> type | None:
@@ -130,6 +133,7 @@ def replay(bag_path: str | Path, node: Node, rate: float = 1.0, topics: list[str
                         break
                     if first_log is None:  # the clock starts at the first message
                         first_log, t0 = log_ns, time.monotonic()
+                        stats.started_s = t0
                     due = t0 + (log_ns - first_log) * 1e-9 / rate
                     wait = due - time.monotonic()
                     if wait > 0:

@@ -22,6 +22,7 @@ in a fallback. One implementation keeps behaviour identical on every machine. Th
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -37,11 +38,13 @@ class SyncedSet:
         stamp_ns: the anchor's stamp (ns, ROS time).
         messages: slot name -> message.
         skew_ns: slot name -> stamp difference to the anchor (ns, signed; 0 for the anchor).
+        completed_s: ``time.monotonic()`` when the set became complete (its last message arrived).
     """
 
     stamp_ns: int
     messages: dict[str, Any]
     skew_ns: dict[str, int] = field(default_factory=dict)
+    completed_s: float = field(default_factory=time.monotonic)
 
     def __getitem__(self, slot: str) -> Any:
         return self.messages[slot]
