@@ -29,7 +29,7 @@ QOS = ("reliable", "best_effort")
 
 def transport_env(name: str, domain: int) -> dict[str, str]:
     """The environment of both processes for transport ``name``."""
-    from unipose_ros.ros.dds import PROFILE, PROFILE_VARIABLES
+    from unipose_ros.ros.dds import PROFILE, PROFILE_VARIABLES, profile_variables
 
     env = {k: v for k, v in os.environ.items()
            if k not in PROFILE_VARIABLES and k != "FASTDDS_BUILTIN_TRANSPORTS"}
@@ -37,7 +37,7 @@ def transport_env(name: str, domain: int) -> dict[str, str]:
     if name == "LARGE_DATA":
         env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
     elif name == "profile":
-        env.update({v: str(PROFILE) for v in PROFILE_VARIABLES})
+        env.update({v: str(PROFILE) for v in profile_variables(env)})
     return env
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generate the ROS 2 messages of unipose_ros (and tf2_msgs where the environment has none) with
+# Generate the ROS 2 messages of unipose_ros (and tf2_msgs, hri_msgs where the environment has none) with
 # rosidl, into a virtualenv that has the PyPI ROS 2 wheels:
 #
 #   bash scripts/build_msgs.sh [VENV]        # default: <repo>/.venv
@@ -37,6 +37,7 @@ GEN_REL=lib/unipose_ros_generated
 BUILD=$VENV/build
 STAMP=$VENV/share/unipose_ros/.build_msgs.stamp
 CHECK='from unipose_ros.msg import Skeleton3D, Skeleton3DArray; from tf2_msgs.msg import TFMessage
+from hri_msgs.msg import IdsList, Skeleton2D
 import unipose_training'
 
 # Everything the generated code depends on: a change rebuilds.
@@ -44,7 +45,7 @@ stamp_key() {
   (
     cd "$ROOT"
     cat msg/*.msg CMakeLists.txt package.xml cmake/*.cmake cmake/*.in scripts/build_msgs.sh \
-        scripts/ros_interfaces/tf2_msgs/CMakeLists.txt scripts/ros_interfaces/tf2_msgs/msg/*.msg
+        scripts/ros_interfaces/*/CMakeLists.txt scripts/ros_interfaces/*/msg/*.msg
     echo "$VENV $ROOT"
     "$PY" -c 'import sys; print(sys.version)'
   ) | sha256sum | cut -d' ' -f1
@@ -87,12 +88,14 @@ build_pkg() {  # name source_dir extra cmake args...
 }
 
 mkdir -p "$BUILD"
-# tf2_msgs: only where the environment lacks it (the wheels) or where we built it before.
-if [ -f "$VENV/share/tf2_msgs/.unipose_ros_built" ] \
-   || ! (cd / && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE "$PY" -c 'import tf2_msgs' 2>/dev/null); then
-  build_pkg tf2_msgs "$ROOT/scripts/ros_interfaces/tf2_msgs"
-  touch "$VENV/share/tf2_msgs/.unipose_ros_built"
-fi
+# tf2_msgs, hri_msgs: only where the environment lacks them (the wheels) or where we built them before.
+for pkg in tf2_msgs hri_msgs; do
+  if [ -f "$VENV/share/$pkg/.unipose_ros_built" ] \
+     || ! (cd / && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE "$PY" -c "import $pkg" 2>/dev/null); then
+    build_pkg "$pkg" "$ROOT/scripts/ros_interfaces/$pkg"
+    touch "$VENV/share/$pkg/.unipose_ros_built"
+  fi
+done
 
 build_pkg unipose_ros "$ROOT" \
   -DPYTHON_INSTALL_DIR="$GEN_REL" \
@@ -111,4 +114,4 @@ if ! (cd / && env -u _ROS_WHEELS_BOOTSTRAP_COMPLETE "$PY" -c "$CHECK"); then
   exit 1
 fi
 echo "$KEY" >"$STAMP"
-log "done: unipose_ros.msg and tf2_msgs.msg import from $VENV"
+log "done: unipose_ros.msg, tf2_msgs.msg and hri_msgs.msg import from $VENV"

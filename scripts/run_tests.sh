@@ -6,10 +6,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 cd "$ROOT"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-# Camera-sized messages between processes: the package's Fast DDS profile (unipose_ros/ros/dds.py).
-PROFILE="$ROOT/unipose_ros/ros/fastdds_large_data.xml"
-export FASTDDS_DEFAULT_PROFILES_FILE=${FASTDDS_DEFAULT_PROFILES_FILE:-$PROFILE}
-export FASTRTPS_DEFAULT_PROFILES_FILE=${FASTRTPS_DEFAULT_PROFILES_FILE:-$PROFILE}
+# Camera-sized messages between processes: test/conftest.py sets the package's Fast DDS profile
+# (unipose_ros/ros/dds.py) for the test processes and the node processes they start.
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export PYTHONUNBUFFERED=1
 echo "ruff check"

@@ -146,8 +146,8 @@ def test_markers_per_person_namespaces_confidence_filter_and_deleteall():
     header = _header()
     msg = marker_array(poses, header, lifetime_s=0.25, min_confidence=0.3)
     assert [(m.ns, m.id, m.type) for m in msg.markers] == [
-        ("person_3", 0, Marker.SPHERE_LIST), ("person_3", 1, Marker.LINE_LIST),
-        ("person_7", 0, Marker.SPHERE_LIST), ("person_7", 1, Marker.LINE_LIST)]
+        ("person_aaaaad", 0, Marker.SPHERE_LIST), ("person_aaaaad", 1, Marker.LINE_LIST),
+        ("person_aaaaah", 0, Marker.SPHERE_LIST), ("person_aaaaah", 1, Marker.LINE_LIST)]
     for m in msg.markers:
         assert m.header.stamp == header.stamp and m.header.frame_id == header.frame_id
         assert (m.lifetime.sec, m.lifetime.nanosec) == (0, 250_000_000)
@@ -167,28 +167,48 @@ def test_markers_per_person_namespaces_confidence_filter_and_deleteall():
 
 
 def test_transforms_names_parents_and_positions():
-    from unipose_ros.ros.publishers import transforms
+    from unipose_ros.ros.publishers import HRI_JOINT_NAMES, transforms
 
     poses = [_pose(4, [0.5, 0.2, 2.0])]
     header = _header()
     tfs = transforms(poses, header)
     assert len(tfs) == 1 + 15
     body = tfs[0]
-    assert (body.header.frame_id, body.child_frame_id) == ("camera_color_optical_frame", "body_4")
+    assert (body.header.frame_id, body.child_frame_id) == ("camera_color_optical_frame", "body_aaaaae")
     t = body.transform.translation
     np.testing.assert_allclose([t.x, t.y, t.z], [0.5, 0.2, 2.0], atol=1e-6)
     q = body.transform.rotation
     r_body = quaternion_to_rotation([q.x, q.y, q.z, q.w])
     np.testing.assert_allclose(r_body, FACING_CAMERA, atol=1e-6)
     names = [t.child_frame_id for t in tfs[1:]]
-    assert names == [f"{j}_4" for j in ITOP15.joints]
+    assert names == [f"{HRI_JOINT_NAMES[j]}_aaaaae" for j in ITOP15.joints]
+    assert {"head_aaaaae", "torso_aaaaae", "l_shoulder_aaaaae", "r_wrist_aaaaae", "l_ankle_aaaaae"} <= set(names)
     for j, tf in enumerate(tfs[1:]):
-        assert tf.header.frame_id == "body_4" and tf.header.stamp == header.stamp
+        assert tf.header.frame_id == "body_aaaaae" and tf.header.stamp == header.stamp
         tr = tf.transform.translation
         cam = r_body @ np.array([tr.x, tr.y, tr.z]) + [0.5, 0.2, 2.0]
         np.testing.assert_allclose(cam, poses[0].joints[j], atol=1e-5)
     assert len(transforms(poses, header, joint_frames_too=False)) == 1
     assert transforms([], header) == []
+    prefixed = transforms(poses, header, prefix="front/")
+    assert prefixed[0].child_frame_id == "front/body_aaaaae"
+    assert {t.header.frame_id for t in prefixed[1:]} == {"front/body_aaaaae"}
+    assert all(t.child_frame_id.startswith("front/") for t in prefixed)
+
+
+def test_body_ids_are_six_letters_one_to_one():
+    from unipose_ros.ros.publishers import ID_SPACE, body_id
+
+    assert body_id(0) == "aaaaaa" and body_id(25) == "aaaaaz" and body_id(26) == "aaaaba"
+    assert body_id(ID_SPACE - 1) == "zzzzzz"
+    rng = np.random.default_rng(0)
+    ids = rng.choice(ID_SPACE, 5000, replace=False)
+    made = [body_id(int(i)) for i in ids]
+    assert len(set(made)) == 5000 and all(len(b) == 6 and b.isalpha() and b.islower() for b in made)
+    decode = [sum((ord(ch) - 97) * 26 ** (5 - k) for k, ch in enumerate(b)) for b in made[:100]]
+    assert decode == [int(i) for i in ids[:100]]
+    with pytest.raises(ValueError):
+        body_id(ID_SPACE)
 
 
 def test_skeleton_array_keeps_every_joint_in_order():

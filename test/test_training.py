@@ -322,6 +322,28 @@ def test_overfits_a_handful_of_depth_crops(crops: Path, tmp_path: Path) -> None:
 
 
 @needs_body
+def test_init_starts_from_a_bundled_checkpoint_and_refuses_another_model(crops: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from unipose_ros.models import load_checkpoint
+    from unipose_training.supervised.train import train
+
+    quiet = {"progress": False, "log": lambda _m: None}
+    cfg = _tiny_config(epochs=1, steps_per_epoch=2, batch_size=4)
+    first = train(cfg, crops, tmp_path / "a", export=tmp_path / "a.pt", **quiet)
+    # zero epochs from the export: the run's weights are the export's, and its test error too
+    again = train(replace(cfg, epochs=0, init=str(tmp_path / "a.pt")), crops, tmp_path / "b",
+                  export=tmp_path / "b.pt", **quiet)
+    a, b = (load_checkpoint(tmp_path / f"{n}.pt").model.state_dict() for n in "ab")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert again.metrics["mpjpe_mm"] == pytest.approx(first.metrics["mpjpe_mm"], abs=1e-3)
+    other = replace(cfg, model=replace(cfg.model, head_channels=16), init=str(tmp_path / "a.pt"))
+    with pytest.raises(ValueError, match="model config differs"):
+        train(other, crops, tmp_path / "c", **quiet)
+
+
+@needs_body
 def test_resume_gives_the_uninterrupted_weights(crops: Path, tmp_path: Path) -> None:
     from unipose_training.supervised.train import train
 

@@ -101,6 +101,9 @@ class SupervisedConfig:
         use_fallbacks: train also on crops centred on the ground-truth fallback (no proposal matched).
         steps_per_epoch: cap on steps per epoch (0: a full pass); for quick runs.
         thresholds_m: distances of the mAP columns (metres).
+        init: bundled checkpoint (``.pt``) whose weights start a new run (fine-tuning; its model
+            config and crop must equal this config's); empty: random initialisation. A resumed
+            run ignores it.
     """
 
     model: A2JConfig = field(default_factory=A2JConfig)
@@ -125,6 +128,7 @@ class SupervisedConfig:
     use_fallbacks: bool = True
     steps_per_epoch: int = 0
     thresholds_m: tuple[float, ...] = (0.1,)
+    init: str = ""
 
     def __post_init__(self) -> None:
         if self.model.input_size != self.crop.size:
@@ -429,6 +433,9 @@ def train(cfg: SupervisedConfig, data: str | Path, out: str | Path, resume: bool
         say(f"resumed from {last_path}: {start_epoch} epochs done, step {step}")
     elif resume:
         say(f"no {last_path} yet: starting a new run")
+    if start_epoch == 0 and step == 0 and cfg.init:
+        _load_init(_unwrap(model), cfg)
+        say(f"initialised from {cfg.init}")
 
     if info.distributed:
         ddp_kw = {"device_ids": [device.index]} if device.type == "cuda" else {}
@@ -535,6 +542,21 @@ def train(cfg: SupervisedConfig, data: str | Path, out: str | Path, resume: bool
     dist_util.barrier()
     return RunResult(epochs_done=epochs_done, stopped_early=stopped_early, metrics=metrics, out=out, history=history,
                      model=_unwrap(model))
+
+
+def _load_init(model: torch.nn.Module, cfg: SupervisedConfig) -> None:
+    """Copy the weights of the bundled checkpoint ``cfg.init`` into ``model`` (ValueError when
+    its model config or crop differ from ``cfg``'s)."""
+    from unipose_ros.models.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(cfg.init, expect_kind=cfg.model.kind, expect_joint_set=cfg.model.joint_set,
+                             expect_input_size=cfg.model.input_size)
+    if asdict(loaded.config) != asdict(cfg.model):
+        raise ValueError(f"init {cfg.init}: its model config differs from the training config's model: "
+                         f"use the config it was trained with (its provenance) or leave init empty")
+    if asdict(loaded.crop) != asdict(cfg.crop):
+        raise ValueError(f"init {cfg.init}: crop {asdict(loaded.crop)} differs from the config's {asdict(cfg.crop)}")
+    model.load_state_dict(loaded.model.state_dict())
 
 
 def main(argv: list[str] | None = None) -> int:

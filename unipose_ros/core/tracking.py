@@ -61,11 +61,13 @@ class SkeletonTracker:
             this (s) expires (instead of ``max_missed`` frames); None = frames only.
         min_hits: matches a track needs before its id is given out.
         smoothing: (min_cutoff_hz, beta) of a One Euro filter on every track's joints; None = off.
+        first_id: the first track id; ids count up from it and are never reused (a node starts
+            at a random one, so ids do not repeat across restarts either).
     """
 
     def __init__(self, gate_m: float = 0.5, max_missed: int = 10, velocity_smoothing: float = 0.5,
                  max_age_s: float | None = None, min_hits: int = 1,
-                 smoothing: tuple[float, float] | None = None) -> None:
+                 smoothing: tuple[float, float] | None = None, first_id: int = 0) -> None:
         if gate_m <= 0 or max_missed < 0 or not 0.0 <= velocity_smoothing <= 1.0:
             raise ValueError("gate_m must be > 0, max_missed >= 0, velocity_smoothing in [0, 1]")
         if (max_age_s is not None and max_age_s <= 0) or min_hits < 1:
@@ -79,7 +81,9 @@ class SkeletonTracker:
         if smoothing is not None:
             OneEuroFilter(*smoothing)  # validates
         self._tracks: list[Track] = []
-        self._next_id = 0
+        if first_id < 0:
+            raise ValueError("first_id must be >= 0")
+        self._next_id = int(first_id)
         self._last_stamp: float | None = None
 
     @property

@@ -16,8 +16,33 @@ from pathlib import Path
 
 #: The Fast DDS XML profile shipped with the package.
 PROFILE = Path(__file__).with_name("fastdds_large_data.xml")
-#: Fast DDS 3 reads the first, Fast DDS 2 (Humble, Jazzy) the second.
+#: Fast DDS 3 (Kilted) reads the first, Fast DDS 2 (Humble, Jazzy) the second; Fast DDS 3 also
+#: reads the second but warns that it is deprecated, once per participant.
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
+def fastdds_major(env: Mapping[str, str]) -> int | None:
+    """3 or 2: the Fast DDS whose library (``libfastdds.so``, ``libfastrtps.so``) is found first
+    in the library folders of ``env`` (LD_LIBRARY_PATH, then ``<prefix>/lib`` of
+    AMENT_PREFIX_PATH and of this Python); None when neither is found."""
+    import sys
+
+    dirs = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    dirs += [str(Path(p) / "lib") for p in env.get("AMENT_PREFIX_PATH", "").split(":") if p]
+    dirs.append(str(Path(sys.prefix) / "lib"))
+    for d in dirs:
+        if (Path(d) / "libfastdds.so").exists():
+            return 3
+        if (Path(d) / "libfastrtps.so").exists():
+            return 2
+    return None
+
+
+def profile_variables(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The variable(s) the Fast DDS of ``env`` reads (:func:`fastdds_major`): one when the
+    version is known, both when not."""
+    major = fastdds_major(env)
+    return PROFILE_VARIABLES if major is None else (PROFILE_VARIABLES[0] if major == 3 else PROFILE_VARIABLES[1],)
 #: RMW implementations that are Fast DDS (an unset RMW_IMPLEMENTATION is Fast DDS too).
 FASTDDS_RMWS = ("", "rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")
 
@@ -33,12 +58,12 @@ def has_profile(env: Mapping[str, str]) -> bool:
 
 
 def large_data_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The variables to add to ``env`` so that its processes use :data:`PROFILE`: both profile
-    variables, unless the RMW is not Fast DDS or a profile is already named (the user's choice
-    wins). Returns {} when nothing is to be set."""
+    """The variables to add to ``env`` so that its processes use :data:`PROFILE` (the one its
+    Fast DDS reads, :func:`profile_variables`), unless the RMW is not Fast DDS or a profile is
+    already named (the user's choice wins). Returns {} when nothing is to be set."""
     if not uses_fastdds(env) or has_profile(env):
         return {}
-    return {v: str(PROFILE) for v in PROFILE_VARIABLES}
+    return {v: str(PROFILE) for v in profile_variables(env)}
 
 
 def use_large_data_profile(env: dict[str, str]) -> dict[str, str]:
@@ -54,17 +79,17 @@ def transport_hint(env: Mapping[str, str]) -> str | None:
     the RMW is not Fast DDS or a profile is named, else what to set."""
     if not uses_fastdds(env) or has_profile(env):
         return None
+    names = " or ".join(profile_variables(env))
     return ("Fast DDS without a profile loses best-effort camera images between processes: run the "
-            f"camera driver (and this node) with FASTDDS_DEFAULT_PROFILES_FILE and "
-            f"FASTRTPS_DEFAULT_PROFILES_FILE={PROFILE} (the launch files do)")
+            f"camera driver (and this node) with {names}={PROFILE} (the launch files do)")
 
 
 def launch_actions(default_profile: str | None = None) -> list:
     """Launch actions for a launch file (needs the ``launch`` package, i.e. a ROS 2 install): the
     argument ``dds_profile`` (default: the profile already named in the environment, else
-    :data:`PROFILE`; empty leaves DDS as it is) and, when it is not empty, both profile
-    variables set to it for every process the launch file starts after them (the camera driver
-    included, which owns the images' shared memory)."""
+    :data:`PROFILE`; empty leaves DDS as it is) and, when it is not empty, the profile
+    variable(s) of the installed Fast DDS set to it for every process the launch file starts
+    after them (the camera driver included, which owns the images' shared memory)."""
     import os
 
     from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
@@ -79,4 +104,4 @@ def launch_actions(default_profile: str | None = None) -> list:
         "dds_profile", default_value=default_profile,
         description="Fast DDS XML profile for camera-sized messages (a 64 MB shared-memory segment); "
                     "empty: leave DDS as configured")] + [
-        SetEnvironmentVariable(v, profile, condition=given) for v in PROFILE_VARIABLES]
+        SetEnvironmentVariable(v, profile, condition=given) for v in profile_variables(os.environ)]

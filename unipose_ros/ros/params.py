@@ -39,6 +39,8 @@ class PoseNodeParams:
     publish_markers: bool = True
     marker_lifetime_s: float = 0.2
     target_frame: str = ""
+    frame_prefix: str = ""
+    hri_prefix: str = "/humans"
     transport: str = "raw"
     qos_reliability: str = "best_effort"
     qos_depth: int = 5
@@ -83,6 +85,10 @@ DESCRIPTIONS: dict[str, str] = {
                         "cloud) in one synchronised set; about one frame period or less.",
     "sync_queue_size": "Messages kept per input while waiting for their partners.",
     "publish_tf": "Publish body_<id> and <joint>_<id> frames on /tf.",
+    "frame_prefix": "Prefix of every TF frame the node publishes (e.g. 'front/'), so that two cameras' "
+                    "frames never collide; empty: REP-155 names (body_<id>, head_<id>, ...).",
+    "hri_prefix": "Topic prefix of the ROS4HRI (REP-155) output: <prefix>/bodies/tracked (hri_msgs/IdsList), "
+                  "<prefix>/bodies/<id>/roi and /skeleton2d; empty: no REP-155 output.",
     "publish_markers": "Publish visualization_msgs/MarkerArray on 'markers'.",
     "marker_lifetime_s": "Lifetime (s) of the skeleton markers, so stale people disappear.",
     "target_frame": "Frame to express outputs in (needs tf2_ros); empty: the camera optical "
@@ -182,6 +188,8 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"sync_queue_size {p.sync_queue_size}: use >= 1")
     if p.marker_lifetime_s < 0:
         problems.append(f"marker_lifetime_s {p.marker_lifetime_s}: use >= 0 (0 = forever)")
+    if p.hri_prefix and not p.hri_prefix.startswith("/"):
+        problems.append(f"hri_prefix {p.hri_prefix!r}: use an absolute topic prefix such as '/humans', or '' for none")
     if p.transport not in ("raw", "compressed"):
         problems.append(f"transport {p.transport!r}: use 'raw' or 'compressed'")
     if p.qos_reliability not in RELIABILITY:

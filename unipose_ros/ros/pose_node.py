@@ -13,6 +13,7 @@ worker thread runs the estimator on the latest synchronised frame, older ones ar
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 import time
 
@@ -39,6 +40,7 @@ from unipose_ros.estimators.base import Estimator
 from unipose_ros.ros import publishers
 from unipose_ros.ros.dds import transport_hint
 from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array, diagnostic_level, log_at
+from unipose_ros.ros.hri import HriPublisher
 from unipose_ros.ros.params import PoseNodeParams, cpu_threads, declare_parameters, read_parameters, validate_changes
 from unipose_ros.ros.qos import input_qos, output_qos
 from unipose_ros.ros.stamp_gaps import StampGaps
@@ -127,6 +129,10 @@ def frame_from_messages(synced: SyncedSet) -> RGBDFrame:
                       "depth")
     return frame
 
+
+#: Track ids left above a node's random first id: it may give out this many before the id
+#: space (publishers.ID_SPACE) would run out.
+ID_HEADROOM = 10**7
 
 #: Parameters that may change while the node is configured (set-parameters callback); the others
 #: are read at configure and need deactivate, cleanup, configure, activate.
@@ -224,6 +230,12 @@ class PoseNode(LifecycleNode):
         self.marker_pub = (self.create_publisher(MarkerArray, "markers", output_qos())
                            if p.publish_markers else None)
         self.tf = TfBroadcaster(self) if p.publish_tf else None
+        self.hri = None
+        if p.hri_prefix:
+            try:
+                self.hri = HriPublisher(self, p.hri_prefix)
+            except ImportError as e:
+                log.warning(str(e))
         self._last_input = time.monotonic()
         if p.no_input_warn_s > 0:
             self._timers.append(self.create_timer(min(1.0, p.no_input_warn_s), self._guarded("watchdog", self._watchdog)))
@@ -287,6 +299,9 @@ class PoseNode(LifecycleNode):
         for t in self._timers:
             self.destroy_timer(t)
         self._timers = []
+        if getattr(self, "hri", None) is not None:
+            self.hri.destroy()
+            self.hri = None
         for name in ("skeleton_pub", "marker_pub", "_diag_pub"):
             pub = getattr(self, name, None)
             if pub is not None:
@@ -300,8 +315,10 @@ class PoseNode(LifecycleNode):
     # ------------------------------------------------------------------ parameters
     @staticmethod
     def _make_tracker(p: PoseNodeParams) -> SkeletonTracker:
+        # ids start at a random point of the id space: a restarted node does not reuse old ids
+        first = secrets.randbelow(publishers.ID_SPACE - ID_HEADROOM)
         return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
-                               smoothing=_smoothing(p))
+                               smoothing=_smoothing(p), first_id=first)
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         """Accept a change of the live parameters (applied at once) and, while unconfigured, of
@@ -437,6 +454,8 @@ class PoseNode(LifecycleNode):
         self.stats.on_processed(estimator_s)
         poses = self.tracker.update(poses, stamp_s=synced.stamp_ns * 1e-9)
         header = Header(stamp=synced["image"].header.stamp, frame_id=frame.frame_id)
+        if self.hri is not None:  # image coordinates: before any target_frame transform
+            self.hri.publish(poses, header, frame.camera)
         if self._tf_buffer is not None:
             poses, header = self._to_target_frame(poses, header)
             if header is None:
@@ -470,7 +489,8 @@ class PoseNode(LifecycleNode):
             self.marker_pub.publish(publishers.marker_array(
                 poses, header, self.params.marker_lifetime_s, self.params.min_joint_confidence))
         if self.tf is not None:
-            self.tf.send(publishers.transforms([p for p in poses if p.track_id >= 0], header))
+            self.tf.send(publishers.transforms([p for p in poses if p.track_id >= 0], header,
+                                               prefix=self.params.frame_prefix))
 
     def destroy_node(self) -> None:
         self._stop.set()

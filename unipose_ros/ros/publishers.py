@@ -7,7 +7,8 @@ pose was transformed elsewhere, its frame_id (the camera optical frame).
 * :func:`marker_array` -> visualization_msgs/MarkerArray: per person one SPHERE_LIST (joints) and
   one LINE_LIST (bones) in namespace ``person_<id>``; a lone DELETEALL when nobody is seen.
 * :func:`transforms` -> list of geometry_msgs/TransformStamped: ``body_<id>`` under the camera
-  frame and ``<joint>_<id>`` under it (orientations: unipose_ros.core.body_frame).
+  frame and ``<joint>_<id>`` under it (orientations: unipose_ros.core.body_frame), with the
+  REP-155 body id (:func:`body_id`) and human_description joint names.
 """
 from __future__ import annotations
 
@@ -30,16 +31,53 @@ JOINT_DIAMETER_M = 0.05
 BONE_WIDTH_M = 0.02
 
 
-def body_frame_id(track_id: int) -> str:
-    return f"body_{track_id}"
+#: Characters of a body id: REP-155 ids are short lowercase strings, and topic name tokens
+#: (``/humans/bodies/<id>/roi``) must not start with a digit, so letters only.
+ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+#: Length of a body id: 26**6 (3.1e8) ids, so a track id (uint32 in Skeleton3D) below that maps
+#: one to one.
+ID_LENGTH = 6
+ID_SPACE = len(ID_ALPHABET) ** ID_LENGTH
+
+#: Joint frame names of ROS4HRI's human_description model (its URDF links ``<name>_<body id>``)
+#: for our joints; joints it has no link for keep their own name (ITOP's torso, mid-spine, becomes
+#: ``spine``; the URDF's ``torso`` link sits at the neck). Left/right are the person's.
+HRI_JOINT_NAMES = {
+    "head": "head", "neck": "torso", "torso": "spine",
+    "left_shoulder": "l_shoulder", "right_shoulder": "r_shoulder",
+    "left_elbow": "l_elbow", "right_elbow": "r_elbow",
+    "left_hand": "l_wrist", "right_hand": "r_wrist", "left_wrist": "l_wrist", "right_wrist": "r_wrist",
+    "left_hip": "l_hip", "right_hip": "r_hip", "left_knee": "l_knee", "right_knee": "r_knee",
+    "left_foot": "l_ankle", "right_foot": "r_ankle", "left_ankle": "l_ankle", "right_ankle": "r_ankle",
+    "nose": "nose", "left_eye": "l_eye", "right_eye": "r_eye", "left_ear": "l_ear", "right_ear": "r_ear",
+}
 
 
-def joint_frame_id(joint: str, track_id: int) -> str:
-    return f"{joint}_{track_id}"
+def body_id(track_id: int) -> str:
+    """The REP-155 body id of a track: ``track_id`` in base 26 with the digits a-z, 6 characters
+    (0 -> ``aaaaaa``, 1 -> ``aaaaab``, 26 -> ``aaaaba``); ValueError outside 0 .. 26**6 - 1."""
+    if not 0 <= track_id < ID_SPACE:
+        raise ValueError(f"track id {track_id} outside 0..{ID_SPACE - 1}")
+    digits = []
+    for _ in range(ID_LENGTH):
+        track_id, r = divmod(track_id, len(ID_ALPHABET))
+        digits.append(ID_ALPHABET[r])
+    return "".join(reversed(digits))
+
+
+def body_frame_id(track_id: int, prefix: str = "") -> str:
+    """TF frame of a body: ``<prefix>body_<body id>``."""
+    return f"{prefix}body_{body_id(track_id)}"
+
+
+def joint_frame_id(joint: str, track_id: int, prefix: str = "") -> str:
+    """TF frame of a joint: ``<prefix><human_description name>_<body id>`` (HRI_JOINT_NAMES)."""
+    return f"{prefix}{HRI_JOINT_NAMES.get(joint, joint)}_{body_id(track_id)}"
 
 
 def person_namespace(track_id: int) -> str:
-    return f"person_{track_id}"
+    """Marker namespace of a body: ``person_<body id>``."""
+    return f"person_{body_id(track_id)}"
 
 
 def skeleton_array(poses: Sequence[PersonPose], header: Header, estimator: str):
@@ -116,20 +154,21 @@ def _transform(header: Header, child: str, frame: Frame, parent: str | None = No
     return t
 
 
-def transforms(poses: Sequence[PersonPose], header: Header, joint_frames_too: bool = True
-               ) -> list[TransformStamped]:
-    """TF frames of ``poses``: ``body_<id>`` (parent ``header.frame_id``) and, if
-    ``joint_frames_too``, ``<joint>_<id>`` (parent ``body_<id>``) for every finite joint.
-    A person without a finite hip midpoint or root gets no frames."""
+def transforms(poses: Sequence[PersonPose], header: Header, joint_frames_too: bool = True,
+               prefix: str = "") -> list[TransformStamped]:
+    """TF frames of ``poses``: ``<prefix>body_<id>`` (parent ``header.frame_id``) and, if
+    ``joint_frames_too``, ``<prefix><joint>_<id>`` (parent the body frame) for every finite joint
+    (:func:`body_frame_id`, :func:`joint_frame_id`). A person without a finite hip midpoint or
+    root gets no frames."""
     out: list[TransformStamped] = []
     for pose in poses:
         body = body_frame(pose.joints, pose.joint_set)
         if body is None:
             continue
-        body_id = body_frame_id(pose.track_id)
-        out.append(_transform(header, body_id, body))
+        body_name = body_frame_id(pose.track_id, prefix)
+        out.append(_transform(header, body_name, body))
         if joint_frames_too:
             for j, frame in joint_frames(pose.joints, pose.joint_set, body).items():
-                out.append(_transform(header, joint_frame_id(pose.joint_set.joints[j],
-                                                             pose.track_id), frame, body_id))
+                out.append(_transform(header, joint_frame_id(pose.joint_set.joints[j], pose.track_id, prefix),
+                                      frame, body_name))
     return out
