@@ -65,6 +65,8 @@ def test_tracked_ids_roi_skeleton2d_and_frames_share_one_id(ros_context, spin, n
     assert stamp_ns(first) == T0 and len(first.ids) == 1
     bid = first.ids[0]
     assert len(bid) == 6 and bid.isalpha() and bid.islower()
+    # the ids go out before the skeletons (both of the same frame): wait for those too
+    assert wait_for(lambda: len(out.messages(f"{namespace}/skeletons")) >= 1)
     skeleton = out.messages(f"{namespace}/skeletons")[0].skeletons[0]
     assert body_id(skeleton.track_id) == bid  # our message and REP-155 name the same person
 
