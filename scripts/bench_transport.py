@@ -70,9 +70,9 @@ def publisher(frames: int, fps: float, width: int, height: int, qos: str) -> Non
     rclpy.shutdown()
 
 
-def subscriber(frames: int, fps: float) -> None:
+def subscriber(frames: int, fps: float, depth: int = 5) -> None:
     import rclpy
-    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
     rclpy.init()
@@ -83,7 +83,8 @@ def subscriber(frames: int, fps: float) -> None:
         sent = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         latency_ms.append((time.time_ns() - sent) / 1e6)
 
-    node.create_subscription(Image, "bench_image", take, qos_profile_sensor_data)
+    qos = QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT)
+    node.create_subscription(Image, "bench_image", take, qos)  # the sensor-data QoS at depth 5
     end = time.monotonic() + 12.0 + frames / fps
     while time.monotonic() < end and len(latency_ms) < frames:
         rclpy.spin_once(node, timeout_sec=0.05)
@@ -92,11 +93,12 @@ def subscriber(frames: int, fps: float) -> None:
     rclpy.shutdown()
 
 
-def run(transport: str, qos: str, fps: float, frames: int, size: tuple[int, int], domain: int) -> dict:
-    """One row: fresh subscriber and publisher processes."""
+def run(transport: str, qos: str, fps: float, frames: int, size: tuple[int, int], domain: int,
+        depth: int = 5) -> dict:
+    """One row: fresh subscriber (history ``depth``) and publisher processes."""
     env = transport_env(transport, domain)
     me = [sys.executable, os.path.abspath(__file__)]
-    sub = subprocess.Popen(me + ["--role", "sub", "--frames", str(frames), "--fps", str(fps)],
+    sub = subprocess.Popen(me + ["--role", "sub", "--frames", str(frames), "--fps", str(fps), "--depth", str(depth)],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     time.sleep(1.0)
     subprocess.run(me + ["--role", "pub", "--frames", str(frames), "--fps", str(fps), "--size",
@@ -117,6 +119,7 @@ def main() -> int:
     ap.add_argument("--transports", nargs="+", default=list(TRANSPORTS), choices=TRANSPORTS)
     ap.add_argument("--qos", nargs="+", default=list(QOS), choices=QOS, help="publisher reliability")
     ap.add_argument("--domain", type=int, default=int(os.environ.get("ROS_DOMAIN_ID", 59)))
+    ap.add_argument("--depth", type=int, default=5, help="subscriber history depth (the node's qos_depth)")
     ap.add_argument("--role", choices=("pub", "sub"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -124,9 +127,9 @@ def main() -> int:
         publisher(args.frames, args.fps[0], width, height, args.qos[0])
         return 0
     if args.role == "sub":
-        subscriber(args.frames, args.fps[0])
+        subscriber(args.frames, args.fps[0], args.depth)
         return 0
-    rows = [run(t, q, f, args.frames, (width, height), args.domain)
+    rows = [run(t, q, f, args.frames, (width, height), args.domain, args.depth)
             for t in args.transports for q in args.qos for f in args.fps]
     print(f"\n{width}x{height} rgb8 images between two processes, best-effort subscriber "
           f"(depth 5), {args.frames} frames per row")
