@@ -156,7 +156,7 @@ def test_switch_count_of_three_people_passing_each_other_at_walking_speed():
     """Three people cross in front of the camera at 1.4 m/s, seen at 15 fps with 3 cm of joint
     noise: the tracker with the node's defaults keeps every id (the CLEAR-MOT count is 0), and
     the counter finds the switches of a tracker that names people by their image order."""
-    from unipose_ros.ros.params import PoseNodeParams
+    from unipose_ros.ros.params import PoseNodeParams, make_tracker
     from unipose_training.evaluation.tracking import count_switches
 
     rng = np.random.default_rng(3)
@@ -172,8 +172,7 @@ def test_switch_count_of_three_people_passing_each_other_at_walking_speed():
             noisy.joints = noisy.joints + rng.normal(0, 0.03, noisy.joints.shape).astype(np.float32)
             detections.append(noisy)
         frames.append((k / fps, detections[::-1] if k % 2 else detections, truth))
-    p = PoseNodeParams()
-    tracker = SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits)
+    tracker = make_tracker(PoseNodeParams())
     result = count_switches((tracker.update(d, stamp_s=t), g) for t, d, g in frames)
     assert result["matched_person_frames"] == 3 * 45 and result["close_person_frames"] > 0
     assert result["id_switches"] == 0

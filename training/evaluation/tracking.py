@@ -89,20 +89,13 @@ def recording_switches(rec: Path, estimator, tracker) -> dict:
 
 def evaluate(recordings: list[Path], estimator_spec: str) -> dict:
     """Totals over ``recordings`` and one row per recording."""
-    from unipose_ros.core.tracking import SkeletonTracker
-    from unipose_ros.ros.params import PoseNodeParams
+    from unipose_ros.ros.params import PoseNodeParams, make_tracker
     from unipose_training.evaluation.breakdown import build
 
     p = PoseNodeParams()
-    smoothing = (p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None
-
-    def tracker():
-        return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
-                               smoothing=smoothing)
-
     est = build(estimator_spec)
     try:
-        rows = [recording_switches(r, est, tracker()) for r in recordings]
+        rows = [recording_switches(r, est, make_tracker(p)) for r in recordings]
     finally:
         est.close()
     total = {k: sum(r[k] for r in rows) for k in ("gt_person_frames", "matched_person_frames", "id_switches",

@@ -101,13 +101,19 @@ class HriPublisher:
 
     def __init__(self, node, prefix: str = "/humans") -> None:
         try:
-            from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D, Skeleton2D
+            from hri_msgs.msg import IdsList, NormalizedPointOfInterest2D, NormalizedRegionOfInterest2D, Skeleton2D
         except ImportError as e:
             raise ImportError("REP-155 output needs hri_msgs (apt install ros-<distro>-hri-msgs, or "
                               "scripts/build_msgs.sh in a virtualenv); set hri_prefix to '' to turn it off") from e
+        try:
+            from rclpy.event_handler import PublisherEventCallbacks
+        except ImportError:  # Humble
+            from rclpy.qos_event import PublisherEventCallbacks  # type: ignore[no-redef]
         self._node = node
         self._cls = {"roi": NormalizedRegionOfInterest2D, "skeleton2d": Skeleton2D}
-        self._ids_cls = IdsList
+        self._ids_cls, self._point_cls = IdsList, NormalizedPointOfInterest2D
+        self._no_events = PublisherEventCallbacks
+
         self.prefix = prefix.rstrip("/")
         self._tracked = node.create_publisher(IdsList, f"{self.prefix}/bodies/tracked", output_qos())
         self._bodies: dict[str, dict[str, object]] = {}
@@ -121,13 +127,6 @@ class HriPublisher:
         """Publish one frame: the tracked ids (poses with ``track_id`` >= 0) and each one's roi
         and skeleton2d. ``poses`` are in the camera optical frame of ``camera`` (before any
         target_frame transform); ``header`` is the input image's. Returns the ids published."""
-        from hri_msgs.msg import NormalizedPointOfInterest2D
-
-        try:
-            from rclpy.event_handler import PublisherEventCallbacks
-        except ImportError:  # Humble
-            from rclpy.qos_event import PublisherEventCallbacks  # type: ignore[no-redef]
-
         tracked = [p for p in poses if p.track_id >= 0]
         ids = [body_id(p.track_id) for p in tracked]
         for gone in set(self._bodies) - set(ids):
@@ -142,8 +141,7 @@ class HriPublisher:
                 # waitables, a race with a spinning executor).
                 pubs = self._bodies[bid] = {
                     name: self._node.create_publisher(cls, f"{self.prefix}/bodies/{bid}/{name}", output_qos(),
-                                                      event_callbacks=PublisherEventCallbacks(
-                                                          use_default_callbacks=False))
+                                                      event_callbacks=self._no_events(use_default_callbacks=False))
                     for name, cls in self._cls.items()}
             roi = body_roi(pose, camera)
             if roi is not None:
@@ -152,7 +150,7 @@ class HriPublisher:
                                                      ymax=ymax, c=c))
             points = skeleton2d_points(pose, camera)
             pubs["skeleton2d"].publish(self._cls["skeleton2d"](header=header, skeleton=[
-                NormalizedPointOfInterest2D(x=float(x), y=float(y), c=float(c)) for x, y, c in points]))
+                self._point_cls(x=float(x), y=float(y), c=float(c)) for x, y, c in points]))
         self._tracked.publish(self._ids_cls(header=header, ids=ids))
         return ids
 

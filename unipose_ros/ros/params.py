@@ -155,6 +155,24 @@ def validate_changes(params: PoseNodeParams, changes: dict[str, Any]) -> PoseNod
     return validate(replace(params, **{k: _typed(k, v) for k, v in changes.items() if k in known}))
 
 
+def smoothing(p: PoseNodeParams) -> tuple[float, float] | None:
+    """The tracker's One Euro settings (min_cutoff_hz, beta); None when smoothing is off."""
+    return (p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None
+
+
+def make_tracker(p: PoseNodeParams, first_id: int = 0):
+    """The node's :class:`~unipose_ros.core.tracking.SkeletonTracker` for these parameters."""
+    from unipose_ros.core.tracking import SkeletonTracker
+
+    return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
+                           smoothing=smoothing(p), first_id=first_id)
+
+
+def uses_torch_cpu(p: PoseNodeParams) -> bool:
+    """True when the estimator is a torch network on the CPU (``cpu_threads`` applies)."""
+    return p.estimator != "baseline" and p.device == "cpu"
+
+
 def cpu_threads(p: PoseNodeParams, cores: int | None = None) -> int:
     """Torch intra-op threads for the estimator: ``p.cpu_threads``, or for 0 half of ``cores``
     (default: the CPUs this process may run on), at least 1 and at most 4."""

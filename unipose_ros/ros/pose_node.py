@@ -41,7 +41,16 @@ from unipose_ros.ros import publishers
 from unipose_ros.ros.dds import transport_hint
 from unipose_ros.ros.diagnostics import ErrorReporter, NodeStats, diagnostic_array, diagnostic_level, log_at
 from unipose_ros.ros.hri import HriPublisher
-from unipose_ros.ros.params import PoseNodeParams, cpu_threads, declare_parameters, read_parameters, validate_changes
+from unipose_ros.ros.params import (
+    PoseNodeParams,
+    cpu_threads,
+    declare_parameters,
+    make_tracker,
+    read_parameters,
+    smoothing,
+    uses_torch_cpu,
+    validate_changes,
+)
 from unipose_ros.ros.qos import input_qos, output_qos
 from unipose_ros.ros.stamp_gaps import StampGaps
 from unipose_ros.ros.sync import LatestOnly, StampSynchronizer, SyncedSet
@@ -77,7 +86,7 @@ def build_estimator(params: PoseNodeParams) -> Estimator:
     """
     from unipose_ros.estimators.registry import build_estimator as build
 
-    if params.estimator != "baseline" and params.device == "cpu":
+    if uses_torch_cpu(params):
         import torch
 
         torch.set_num_threads(cpu_threads(params))
@@ -250,7 +259,7 @@ class PoseNode(LifecycleNode):
         self._worker = threading.Thread(target=self._run, name="pose_worker", daemon=True)
         self._worker.start()
         where = "cpu" if p.estimator == "baseline" else f"{p.device}, {p.precision}"
-        if p.estimator != "baseline" and p.device == "cpu":
+        if uses_torch_cpu(p):
             n = cpu_threads(p)
             where += f", {n} CPU thread{'s' if n > 1 else ''}"
         log.info(f"configured: estimator {self.estimator.name} ({self.estimator.joint_set.name}) on {where}")
@@ -316,9 +325,7 @@ class PoseNode(LifecycleNode):
     @staticmethod
     def _make_tracker(p: PoseNodeParams) -> SkeletonTracker:
         # ids start at a random point of the id space: a restarted node does not reuse old ids
-        first = secrets.randbelow(publishers.ID_SPACE - ID_HEADROOM)
-        return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
-                               smoothing=_smoothing(p), first_id=first)
+        return make_tracker(p, first_id=secrets.randbelow(publishers.ID_SPACE - ID_HEADROOM))
 
     def _on_set_parameters(self, params: list) -> SetParametersResult:
         """Accept a change of the live parameters (applied at once) and, while unconfigured, of
@@ -340,7 +347,7 @@ class PoseNode(LifecycleNode):
             if any(q.name.startswith(("tracker_", "smoothing_")) for q in params):
                 t = self.tracker  # new settings, new tracks; ids keep counting (never reused)
                 t.gate_m, t.max_age_s, t.min_hits = new.tracker_gate_m, new.tracker_max_age_s, new.tracker_min_hits
-                t.smoothing = _smoothing(new)
+                t.smoothing = smoothing(new)
                 t.reset()
             self.stats.set_window(new.diagnostics_window_s)
             self.gaps.window_s, self.gaps.expected_rate_hz = new.diagnostics_window_s, new.expected_rate_hz
@@ -500,11 +507,6 @@ class PoseNode(LifecycleNode):
                 self._injected.close()
         finally:
             super().destroy_node()
-
-
-def _smoothing(p: PoseNodeParams) -> tuple[float, float] | None:
-    """The tracker's One Euro settings from the parameters (None: smoothing off)."""
-    return (p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None
 
 
 def _free_cuda() -> None:
