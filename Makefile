@@ -2,6 +2,7 @@
 #   make demo   replay the sample recording through the real node; outputs in demo_output/
 #   make test   the whole test suite (ROS 2 Kilted wheels in .venv)
 #   make test ROS_DISTRO=jazzy   the same suite on the ROS 2 Jazzy wheels (in .venv-jazzy)
+#   make colcon-test   colcon build and colcon test in a throwaway workspace (scripts/colcon_test.sh)
 ROS_DISTRO  ?= kilted
 ifeq ($(ROS_DISTRO),kilted)
 VENV        ?= .venv
@@ -12,7 +13,7 @@ PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.unipose_installed
 JOBS        ?= 2
 
-.PHONY: demo test setup msgs clean-demo bench
+.PHONY: demo test colcon-test setup msgs clean-demo bench
 
 $(STAMP): requirements.txt requirements-jazzy.txt setup.py package.xml msg/*.msg scripts/install_venv.sh scripts/build_msgs.sh
 	ROS_DISTRO=$(ROS_DISTRO) VENV=$(VENV) bash scripts/install_venv.sh
@@ -28,6 +29,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	VENV=$(abspath $(VENV)) bash scripts/run_tests.sh -n $(JOBS)
+
+colcon-test: $(STAMP)
+	bash scripts/colcon_test.sh $(VENV)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_models.py

@@ -93,6 +93,11 @@ def test_depth_units_rep118():
     assert np.isnan(m[0, 0]) and m[0, 1] == pytest.approx(1.0) and m[1, 0] == pytest.approx(1.5)
     assert m.dtype == np.float32
     np.testing.assert_array_equal(metres_to_depth(m, "16UC1"), raw)
+    every = np.arange(65536, dtype=np.uint16)  # every value, also big-endian: mm * 0.001 in float32
+    want = every.astype(np.float32) * np.float32(0.001)
+    want[0] = np.nan
+    np.testing.assert_array_equal(depth_to_metres(every, "16UC1"), want)
+    np.testing.assert_array_equal(depth_to_metres(every.astype(">u2"), "mono16"), want)
     f = np.array([[0.0, np.nan], [np.inf, 2.5]], dtype=np.float32)
     mf = depth_to_metres(f, "32FC1")
     assert np.isnan(mf[:1]).all() and np.isnan(mf[1, 0]) and mf[1, 1] == pytest.approx(2.5)

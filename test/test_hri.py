@@ -143,3 +143,53 @@ def test_the_type_description_shipped_with_hri_msgs_has_the_upstream_hash():
     desc = json.loads((Path(get_package_share_directory("hri_msgs")) / "msg" / "IdsList.json").read_text())
     hashes = {h["type_name"]: h["hash_string"] for h in desc["type_hashes"]}
     assert hashes["hri_msgs/msg/IdsList"] == IDS_LIST_HASH
+
+
+class _StaticBuffer:
+    """Stands in for tf2_ros.Buffer (absent from the PyPI wheels): one fixed transform, or a
+    lookup error like tf2's when ``fail`` is set."""
+
+    def __init__(self, translation: tuple[float, float, float]) -> None:
+        from geometry_msgs.msg import TransformStamped
+
+        self.fail = False
+        self.t = TransformStamped()
+        self.t.transform.translation.x, self.t.transform.translation.y, self.t.transform.translation.z = translation
+        self.t.transform.rotation.w = 1.0
+
+    def lookup_transform(self, target, source, time, timeout):
+        if self.fail:
+            raise LookupError(f"{source} -> {target}: no transform at that time")
+        return self.t
+
+
+def test_target_frame_moves_the_skeletons_and_a_frame_without_transform_is_published_nowhere(
+        ros_context, spin, namespace):
+    from dataclasses import replace
+
+    node, inputs, out, prefix = _start(ros_context, spin, namespace)
+    node._tf_buffer = _StaticBuffer((1.0, -2.0, 0.5))
+    node.params = replace(node.params, target_frame="map")
+    tracked, skeletons = f"{prefix}/bodies/tracked", f"{namespace}/skeletons"
+    inputs.send(make_inputs(CAMERA, T0))
+    assert wait_for(lambda: len(out.messages(skeletons)) >= 1 and len(out.messages(tracked)) >= 1)
+    msg = out.messages(skeletons)[0]
+    assert msg.header.frame_id == "map"
+    moved = np.array([[q.x, q.y, q.z] for q in msg.skeletons[0].positions])
+    assert np.isfinite(moved).all()
+    # the same person in the camera frame: the transform added (1, -2, 0.5) to every joint
+    node._tf_buffer = None
+    node.params = replace(node.params, target_frame="")
+    inputs.send(make_inputs(CAMERA, T0 + PERIOD))
+    assert wait_for(lambda: len(out.messages(skeletons)) >= 2)
+    camera = np.array([[q.x, q.y, q.z] for q in out.messages(skeletons)[1].skeletons[0].positions])
+    assert np.allclose(moved - camera, [1.0, -2.0, 0.5], atol=1e-4)
+    # the transform is missing: neither our skeletons nor the REP-155 ids go out for that frame
+    buf = _StaticBuffer((0.0, 0.0, 0.0))
+    buf.fail = True
+    node._tf_buffer = buf
+    node.params = replace(node.params, target_frame="map")
+    inputs.send(make_inputs(CAMERA, T0 + 2 * PERIOD))
+    assert wait_for(lambda: node.errors.counts.get("tf", 0) >= 1), node.errors.counts
+    time.sleep(0.3)
+    assert all(stamp_ns(m) != T0 + 2 * PERIOD for m in out.messages(skeletons) + out.messages(tracked))

@@ -186,3 +186,27 @@ def test_switch_count_of_three_people_passing_each_other_at_walking_speed():
 
     naive = count_switches((by_image_order(d), g) for _, d, g in frames)
     assert naive["id_switches"] >= 4
+    assert naive["switch_gaps"] == [1] * naive["id_switches"]  # every person matched in every frame
+    # all people stand 2.5-3.1 m deep: one distance bin holds every person-frame
+    rows = {(b["from_m"], b["to_m"]): (b["gt_person_frames"], b["matched_person_frames"]) for b in naive["by_distance"]}
+    assert rows[(2.0, 3.0)][0] + rows[(3.0, 4.0)][0] == 3 * 45 and rows[(2.0, 3.0)][0] == rows[(2.0, 3.0)][1]
+
+
+def test_a_person_missed_longer_than_the_track_age_comes_back_with_a_new_id_and_the_gap_is_reported():
+    from unipose_ros.ros.params import PoseNodeParams, make_tracker
+    from unipose_training.evaluation.tracking import count_switches
+
+    fps, frames = 15.0, []
+    for k in range(40):
+        truth = [person([-1.0 + 0.05 * k, 0.0, 4.5], track_id=0), person([1.0, 0.0, 2.5], track_id=1)]
+        detections = [person(t.joints[ITOP15.root].tolist()) for t in truth]
+        if 10 <= k < 30:  # the far person is missed for 20 frames (1.3 s, beyond tracker_max_age_s)
+            detections = detections[1:]
+        frames.append((k / fps, detections, truth))
+    p = PoseNodeParams()
+    assert 20 / fps > p.tracker_max_age_s
+    tracker = make_tracker(p)
+    result = count_switches((tracker.update(d, stamp_s=t), g) for t, d, g in frames)
+    assert result["id_switches"] == 1 and result["swaps"] == 0 and result["switch_gaps"] == [21]
+    far = next(b for b in result["by_distance"] if b["from_m"] == 4.0)
+    assert far["gt_person_frames"] == 40 and far["matched_person_frames"] == 20

@@ -7,6 +7,8 @@ pixel.
         --sensors cross --seed 900000 --heavy-bodies        # the held-out sensors and bodies
     python -m unipose_training.detection.data --out data/detect/everyday --recordings 300 \\
         --seed 700000 --everyday 0.5                        # sitting, crouching, lying... people
+    python -m unipose_training.detection.data --out data/detect/far --recordings 400 \
+        --seed 800000 --distance 3.0 7.0 --people-p 0 0.3 0.35 0.35   # far and crowded people
 
 One ``rec_<seed>.npz`` per recording (written atomically, so an interrupted run resumes where it
 stopped): ``depth`` (F, h, w) uint16 mm, ``instance`` (F, h, w) int8 (-1 background), ``fx``,
@@ -124,10 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=DetectionDataConfig.seed)
     ap.add_argument("--heavy-bodies", action="store_true")
     ap.add_argument("--everyday", type=float, default=0.0, help="share of everyday-pose segments (0-1)")
+    ap.add_argument("--distance", type=float, nargs=2, metavar=("NEAR", "FAR"),
+                    default=ViewConfig().distance_m, help="range of the people's distance from the camera (m)")
+    ap.add_argument("--people-p", type=float, nargs=4, metavar=("P0", "P1", "P2", "P3"),
+                    default=DetectionDataConfig.people_p, help="probabilities of 0, 1, 2 and 3 people")
     args = ap.parse_args(argv)
     sensors = CROSS_SENSORS if args.sensors == "cross" else tuple(s for s in args.sensors.split(",") if s)
     cfg = replace(DetectionDataConfig(), recordings=args.recordings, frames=args.frames, sensors=sensors, seed=args.seed,
-                  heavy_bodies=args.heavy_bodies, everyday=args.everyday)
+                  heavy_bodies=args.heavy_bodies, everyday=args.everyday, people_p=tuple(args.people_p),
+                  views=replace(ViewConfig(), distance_m=tuple(args.distance)))
     print(generate(cfg, args.out))
     return 0
 

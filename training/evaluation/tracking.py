@@ -51,31 +51,49 @@ def make_set(out: Path, recordings: int = 4, frames: int = 90, seed0: int = 5200
     return paths
 
 
-def count_switches(frames: Iterable[tuple[list[PersonPose], list[PersonPose]]]) -> dict[str, int]:
+#: distance bins (m, the root's depth) of the recall table
+DISTANCE_BINS_M = (0.0, 2.0, 3.0, 4.0, 5.0, 100.0)
+
+
+def count_switches(frames: Iterable[tuple[list[PersonPose], list[PersonPose]]]) -> dict:
     """Identity switches over consecutive frames of (published poses, ground-truth people), the
     published ones carrying the tracker's ids (-1: not published), the ground truth its person
-    ids (module docstring)."""
-    last: dict[int, int] = {}
+    ids (module docstring).
+
+    Besides the counts: ``switch_gaps`` lists, for every switch, the frames since that person's
+    previous match (1: matched in the frame before; larger: re-found after a miss), and
+    ``by_distance`` the ground-truth and matched person-frames per root-depth bin
+    (``DISTANCE_BINS_M``), which says where people are lost."""
+    last: dict[int, tuple[int, int]] = {}  # person -> (track id, frame index of the match)
     owner: dict[int, int] = {}  # track id -> the person it was first matched to
     gt_frames = matched = switches = swaps = close = 0
-    for poses, truth in frames:
+    gaps: list[int] = []
+    nbins = len(DISTANCE_BINS_M) - 1
+    gt_bin, matched_bin = [0] * nbins, [0] * nbins
+    for k, (poses, truth) in enumerate(frames):
         shown = [p for p in poses if p.track_id >= 0]
         gt = [g.joints.astype(np.float64) for g in truth]
         roots = np.array([g[ITOP15.root] for g in gt]) if gt else np.zeros((0, 3))
+        bins = np.clip(np.searchsorted(DISTANCE_BINS_M, roots[:, 2], side="right") - 1, 0, nbins - 1)
         for i in range(len(gt)):
             d = np.linalg.norm(roots - roots[i], axis=1)
             close += int(np.any((d > 0) & (d < 1.0)))
+            gt_bin[bins[i]] += 1
         gt_frames += len(gt)
         for p, g in match_people([p.joints.astype(np.float64) for p in shown], gt):
             person, track = truth[g].track_id, shown[p].track_id
             matched += 1
-            if person in last and last[person] != track:
+            matched_bin[bins[g]] += 1
+            if person in last and last[person][0] != track:
                 switches += 1
                 swaps += int(owner.get(track, person) != person)
+                gaps.append(k - last[person][1])
             owner.setdefault(track, person)
-            last[person] = track
+            last[person] = (track, k)
+    by_distance = [{"from_m": DISTANCE_BINS_M[b], "to_m": DISTANCE_BINS_M[b + 1], "gt_person_frames": gt_bin[b],
+                    "matched_person_frames": matched_bin[b]} for b in range(nbins)]
     return {"gt_person_frames": gt_frames, "matched_person_frames": matched, "id_switches": switches,
-            "swaps": swaps, "close_person_frames": close}
+            "swaps": swaps, "close_person_frames": close, "switch_gaps": gaps, "by_distance": by_distance}
 
 
 def recording_switches(rec: Path, estimator, tracker) -> dict:
@@ -101,6 +119,10 @@ def evaluate(recordings: list[Path], estimator_spec: str) -> dict:
     total = {k: sum(r[k] for r in rows) for k in ("gt_person_frames", "matched_person_frames", "id_switches",
                                                    "swaps", "close_person_frames")}
     total["switches_per_100"] = 100.0 * total["id_switches"] / max(total["matched_person_frames"], 1)
+    total["switch_gaps"] = sorted(g for r in rows for g in r["switch_gaps"])
+    total["by_distance"] = [dict(b, gt_person_frames=sum(r["by_distance"][i]["gt_person_frames"] for r in rows),
+                                 matched_person_frames=sum(r["by_distance"][i]["matched_person_frames"] for r in rows))
+                            for i, b in enumerate(rows[0]["by_distance"])] if rows else []
     return {"estimator": estimator_spec, "tracker": {k: v for k, v in asdict(p).items() if k.startswith("tracker_")},
             "total": total, "recordings": rows}
 
@@ -125,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
               f"({t['switches_per_100']:.2f} per 100, {t['swaps']} of them swaps between people; "
               f"{t['gt_person_frames']} ground-truth person-frames, "
               f"{t['close_person_frames']} with another person within 1 m)")
+        gaps = t["switch_gaps"]
+        print(f"frames since the person's previous match, per switch: {gaps} "
+              f"({sum(g > 1 for g in gaps)} of {len(gaps)} after a miss)")
+        for b in t["by_distance"]:
+            n, m = b["gt_person_frames"], b["matched_person_frames"]
+            span = f"{b['from_m']:.0f}-{b['to_m']:.0f} m" if b["to_m"] < 100 else f"beyond {b['from_m']:.0f} m"
+            print(f"  people {span}: {m} of {n} person-frames matched"
+                  + (f" ({m / n:.2f})" if n else ""))
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "tracking.json").write_text(json.dumps(result, indent=2))

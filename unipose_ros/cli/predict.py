@@ -182,7 +182,7 @@ def make_frame(depth: np.ndarray, intrinsics: tuple[float, float, float, float],
     fx, fy, cx, cy = intrinsics
     frame = RGBDFrame(stamp_ns=0, frame_id=FRAME_ID, camera=PinholeCamera(fx, fy, cx, cy, w, h),
                       rgb=rgb, depth=depth).validate()
-    if frame.valid_depth_fraction() == 0.0:
+    if not frame.has_valid_depth():
         raise EmptyInputError("the depth image has no valid pixel (all 0, negative or NaN): check the file "
                               "and --depth-scale")
     return frame

@@ -59,8 +59,6 @@ class RGBDFrame:
     def width(self) -> int:
         return self.camera.width
 
-    def valid_depth_fraction(self) -> float:
-        """Fraction of depth pixels that are valid (0.0 when there is no depth)."""
-        if self.depth is None or self.depth.size == 0:
-            return 0.0
-        return float(np.isfinite(self.depth).mean())
+    def has_valid_depth(self) -> bool:
+        """True when at least one depth pixel is valid (finite)."""
+        return self.depth is not None and bool(np.isfinite(self.depth).any())

@@ -16,6 +16,7 @@ import os
 import secrets
 import threading
 import time
+from dataclasses import replace
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
@@ -132,7 +133,7 @@ def frame_from_messages(synced: SyncedSet) -> RGBDFrame:
     image = synced["image"]
     frame = RGBDFrame(stamp_ns=synced.stamp_ns, frame_id=image.header.frame_id, camera=camera,
                       rgb=rgb, depth=depth, points=points).validate()
-    if frame.valid_depth_fraction() == 0.0:
+    if not frame.has_valid_depth():
         raise _tagged(EmptyInputError("depth_image: no valid pixel (all 0 or NaN): check the "
                                       "depth stream (lens covered, out of range, wrong topic)"),
                       "depth")
@@ -461,12 +462,15 @@ class PoseNode(LifecycleNode):
         self.stats.on_processed(estimator_s)
         poses = self.tracker.update(poses, stamp_s=synced.stamp_ns * 1e-9)
         header = Header(stamp=synced["image"].header.stamp, frame_id=frame.frame_id)
-        if self.hri is not None:  # image coordinates: before any target_frame transform
-            self.hri.publish(poses, header, frame.camera)
-        if self._tf_buffer is not None:
-            poses, header = self._to_target_frame(poses, header)
-            if header is None:
+        target = None
+        if self._tf_buffer is not None:  # looked up first: a frame without it is published nowhere
+            target = self._target_transform(header)
+            if target is None:
                 return None
+        if self.hri is not None:  # image coordinates: the camera-frame joints
+            self.hri.publish(poses, header, frame.camera)
+        if target is not None:
+            poses, header = self._to_target_frame(poses, header, target)
         self._publish(poses, header)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.on_published((now_ns - synced.stamp_ns) * 1e-9, len(poses),
@@ -474,21 +478,26 @@ class PoseNode(LifecycleNode):
                                 overhead_s=time.monotonic() - t_start - estimator_s)
         return poses
 
-    def _to_target_frame(self, poses: list[PersonPose], header: Header):
+    def _target_transform(self, header: Header):
+        """The transform from the camera frame to ``target_frame`` at the frame's stamp, or None
+        (reported) when tf2 has none within 50 ms."""
         from rclpy.duration import Duration
         from rclpy.time import Time
 
         try:
-            t = self._tf_buffer.lookup_transform(self.params.target_frame, header.frame_id,
-                                                 Time.from_msg(header.stamp), Duration(seconds=0.05))
+            return self._tf_buffer.lookup_transform(self.params.target_frame, header.frame_id,
+                                                    Time.from_msg(header.stamp), Duration(seconds=0.05))
         except Exception as e:  # tf2 raises several exception types
             self.errors.report("tf", f"no transform {header.frame_id} -> "
                                f"{self.params.target_frame}: {e}")
-            return poses, None
+            return None
+
+    def _to_target_frame(self, poses: list[PersonPose], header: Header, t) -> tuple[list[PersonPose], Header]:
+        """``poses`` (camera frame) as copies in ``target_frame`` by the TransformStamped ``t``."""
         tr, q = t.transform.translation, t.transform.rotation
-        for pose in poses:
-            pose.joints = transform_points(pose.joints, (tr.x, tr.y, tr.z), (q.x, q.y, q.z, q.w))
-        return poses, Header(stamp=header.stamp, frame_id=self.params.target_frame)
+        moved = [replace(pose, joints=transform_points(pose.joints, (tr.x, tr.y, tr.z), (q.x, q.y, q.z, q.w)))
+                 for pose in poses]
+        return moved, Header(stamp=header.stamp, frame_id=self.params.target_frame)
 
     def _publish(self, poses: list[PersonPose], header: Header) -> None:
         self.skeleton_pub.publish(publishers.skeleton_array(poses, header, self.estimator.name))

@@ -96,10 +96,10 @@ def cylinder(center_xy: np.ndarray, radius: float, height: float,
     return v.astype(np.float32), tris.astype(np.int32)
 
 
-def random_room(rng: np.random.Generator, n_clutter: int = 5) -> Room:
-    """A room about 6-9 m deep and 6-8 m wide with a planked floor, three walls, a ceiling and a few
-    boxes and cylinders outside the area kept free for people."""
-    depth, width, height = rng.uniform(6.0, 9.0), rng.uniform(6.0, 8.0), 2.8
+def random_room(rng: np.random.Generator, n_clutter: int = 5, min_depth_m: float = 0.0) -> Room:
+    """A room about 6-9 m deep (at least ``min_depth_m``) and 6-8 m wide with a planked floor, three
+    walls, a ceiling and a few boxes and cylinders outside the area kept free for people."""
+    depth, width, height = max(rng.uniform(6.0, 9.0), min_depth_m), rng.uniform(6.0, 8.0), 2.8
     x0, x1, y0, y1 = -1.0, depth, -width / 2, width / 2
     objs = []
     v, t = box(np.array([(x0 + x1) / 2, 0.0, -0.05]), np.array([x1 - x0, y1 - y0, 0.1]))
@@ -175,7 +175,7 @@ def random_view(rng: np.random.Generator, view: ViewConfig) -> tuple[Room, Camer
     d_lo, d_hi = view.distance_m
     near = rng.uniform(d_lo, max(d_lo, d_hi - 0.8))
     far = min(d_hi, near + rng.uniform(0.8, 2.0))
-    room = random_room(rng, view.clutter)
+    room = random_room(rng, view.clutter, min_depth_m=far + 1.0)  # people never stand in the back wall
     if rng.random() < view.wall_behind_p:  # move the back wall's near face 0.2-0.6 m behind
         wall = room.objects[1].vertices
         wall[:, 0] += np.float32(far + rng.uniform(0.2, 0.6) - wall[:, 0].min())
