@@ -75,3 +75,27 @@ def test_per_motion_table_and_labels_file(tmp_path):
     assert labels(1000 + 500_000_000, [0, 1, 5]) == ["walk", "run", "unknown"]
     assert labels(1000 + 1_000_000_000, [0]) == ["everyday_lie"]
     assert MotionLabels(tmp_path / "none")(0, [0]) == ["unknown"]
+
+
+def test_people_beyond_the_depth_range_are_told_apart():
+    """A person whose joints have no measured depth around them (past the sensor's range) is
+    'beyond range'; the same person in a depth image that measures their body is 'measured', and
+    the breakdown keeps both groups apart."""
+    from unipose_ros.core.camera import PinholeCamera
+    from unipose_ros.core.metrics import MIN_DEPTH_SUPPORTED_JOINTS, depth_supported_joints
+
+    cam = PinholeCamera(fx=300.0, fy=300.0, cx=160.0, cy=120.0, width=320, height=240)
+    gt = skeleton(z=3.0)                              # 3 m away
+    assert np.all(gt[:, 2] > 2.0)
+    empty = np.full((240, 320), np.nan, np.float32)   # beyond range: nothing measured
+    wall = np.full((240, 320), 6.0, np.float32)       # a wall behind, the person not measured
+    body = np.full((240, 320), 6.0, np.float32)
+    uv = np.rint(cam.project(gt)).astype(int)
+    for (u, v), z in zip(uv, gt[:, 2]):
+        body[v - 1:v + 2, u - 1:u + 2] = z           # depth on every joint
+    assert depth_supported_joints(gt, empty, cam) == 0 and depth_supported_joints(gt, wall, cam) == 0
+    assert depth_supported_joints(gt, body, cam) == len(gt) >= MIN_DEPTH_SUPPORTED_JOINTS
+    b = Breakdown()
+    b.add("generic", [gt + 0.02], [gt, gt + [1.0, 0, 0]], measured=[True, False])
+    t = b.table("depth")
+    assert t["measured"]["missed"] == 0 and t["beyond range"]["missed"] == 1 and t["all"]["people"] == 2

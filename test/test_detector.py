@@ -84,6 +84,25 @@ def test_small_people_are_ignored_not_negatives():
     assert (t["weight"] == 0).sum() == 1  # a 4x4 person is one output pixel, not counted
 
 
+def test_people_without_depth_are_left_out_and_only_measured_pixels_are_targets():
+    """A person past the sensor's range (no valid depth) is neither a target nor background; a
+    half-measured person's mask and centre come from their measured half."""
+    depth, inst = boxes_scene([(40, 40, 80, 120), (160, 40, 200, 120)])
+    measured = np.isfinite(depth)
+    measured[:, 150:] = False            # the second person: nothing measured
+    measured[:, 60:80] = False           # the first: only their left half
+    t = make_targets(inst, measured=measured)
+    assert len(t["centres"]) == 1
+    cx, cy = t["centres"][0]
+    assert abs(cx * STRIDE - 50) <= STRIDE and abs(cy * STRIDE - 80) <= STRIDE  # middle of the measured half
+    ins = inst[STRIDE // 2::STRIDE, STRIDE // 2::STRIDE]  # the targets' output grid
+    assert t["mask"][ins == 1].sum() == 0 and (t["weight"][ins == 1] == 0).all()   # left out, not background
+    right_half = (ins == 0) & ~measured[STRIDE // 2::STRIDE, STRIDE // 2::STRIDE]
+    assert right_half.any() and (t["weight"][right_half] == 0).all() and t["mask"][right_half].sum() == 0
+    everything = make_targets(inst)       # no mask: every instance pixel counts (as before)
+    assert len(everything["centres"]) == 2
+
+
 def test_input_keeps_aspect_and_pads_to_multiples_of_16():
     depth = np.full((424, 512), 2.0, np.float32)
     depth[:10] = np.nan

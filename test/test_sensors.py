@@ -182,10 +182,10 @@ def test_robot_splits_use_the_configured_sensors_poses_and_held_out_sets():
 
     cfg = load_yaml(SplitsConfig, Path(__file__).resolve().parents[1] / "config" / "splits" / "robot.yaml")
     train = recording_configs(cfg, "train")
-    assert len(train) == 64 and all(g.everyday == 0.4 and g.random_phase for g in train)
+    assert len(train) == 96 and all(g.everyday == 0.4 and g.random_phase for g in train)
     sensors = [g.sensor or "generic" for g in train]  # cycled over the recordings
-    assert {s: sensors.count(s) for s in set(sensors)} == {"kinect_v1": 13, "itop": 13, "kinect_v2": 13,
-                                                           "d435": 13, "generic": 12}
+    assert {s: sensors.count(s) for s in set(sensors)} == {"kinect_v1": 20, "itop": 19, "kinect_v2": 19,
+                                                           "d435": 19, "generic": 19}
     assert not set(TEST_CLIPS) & set(train[0].motions)
     for split in ("cross", "everyday"):
         held = recording_configs(cfg, split)

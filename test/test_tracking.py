@@ -197,16 +197,34 @@ def test_a_person_missed_longer_than_the_track_age_comes_back_with_a_new_id_and_
     from unipose_training.evaluation.tracking import count_switches
 
     fps, frames = 15.0, []
-    for k in range(40):
+    for k in range(50):
         truth = [person([-1.0 + 0.05 * k, 0.0, 4.5], track_id=0), person([1.0, 0.0, 2.5], track_id=1)]
         detections = [person(t.joints[ITOP15.root].tolist()) for t in truth]
-        if 10 <= k < 30:  # the far person is missed for 20 frames (1.3 s, beyond tracker_max_age_s)
+        if 10 <= k < 40:  # the far person is missed for 30 frames (2 s, beyond tracker_max_age_s)
             detections = detections[1:]
         frames.append((k / fps, detections, truth))
     p = PoseNodeParams()
-    assert 20 / fps > p.tracker_max_age_s
+    assert 30 / fps > p.tracker_max_age_s
     tracker = make_tracker(p)
-    result = count_switches((tracker.update(d, stamp_s=t), g) for t, d, g in frames)
-    assert result["id_switches"] == 1 and result["swaps"] == 0 and result["switch_gaps"] == [21]
+    result = count_switches((tracker.update(d, stamp_s=t), g, [not 10 <= round(t * fps) < 40, True])
+                            for t, d, g in frames)  # ... because the depth image does not measure them
+    assert result["id_switches"] == 1 and result["swaps"] == 0 and result["switch_gaps"] == [31]
+    assert result["measured_person_frames"] == 100 - 30 == result["matched_measured_person_frames"]
     far = next(b for b in result["by_distance"] if b["from_m"] == 4.0)
-    assert far["gt_person_frames"] == 40 and far["matched_person_frames"] == 20
+    assert far["gt_person_frames"] == 50 and far["matched_person_frames"] == 20
+
+
+def test_the_gate_of_an_unseen_track_widens_with_time():
+    """Someone walking at 1 m/s stops while the detector misses them for 1 s: they reappear
+    ~1 m behind the constant-velocity prediction. A fixed 0.5 m gate gives them a new id; a gate
+    that widens by 0.6 m per unseen second (1.1 m after 1 s) keeps theirs."""
+    def run(growth: float) -> list[int]:
+        tr = SkeletonTracker(gate_m=0.5, max_age_s=2.0, gate_growth_mps=growth)
+        ids = [tr.update([person([0.1 * k, 0.0, 3.0])], stamp_s=0.1 * k)[0].track_id for k in range(10)]
+        ids.append(tr.update([person([0.95, 0.0, 3.0])], stamp_s=1.9)[0].track_id)  # stopped at 0.95 m
+        return ids
+
+    assert len(set(run(0.0))) == 2
+    assert len(set(run(0.6))) == 1
+    with pytest.raises(ValueError, match="gate_growth_mps"):
+        SkeletonTracker(gate_growth_mps=-1.0)

@@ -3,8 +3,10 @@ by side on the same frames (recordings of ``unipose_training.detection.data``), 
 
     python -m unipose_training.detection.evaluate --data data/detect/cross --out reports/detector
 
-A person counts when at least ``min_visible_px`` of their pixels are seen (at the stored
-320-pixel width); smaller ones may be found or not (neither a hit nor a false person). A
+A person counts when at least ``min_visible_px`` of their pixels are seen with a valid depth (at
+the stored 320-pixel width): a person past the sensor's working range is in the colour image but
+not in the depth image, and no depth detector can find them. Smaller ones may be found or not
+(neither a hit nor a false person). A
 detection finds a person by the rule that assigns training crops to people
 (:func:`unipose_training.supervised.crops.match_proposals`): its box holds the projection of the
 person's torso joint and its median depth lies within ``match_m`` of the torso's depth; pairs
@@ -101,7 +103,8 @@ def evaluate(data: list[Path], checkpoint: Path | None, min_visible_px: int = 30
         for k in range(len(depth_mm)):
             depth = depth_mm[k].astype(np.float32) / 1000.0
             depth[depth_mm[k] == 0] = np.nan
-            seen = np.array([(inst[k] == p).sum() for p in range(joints.shape[1])])
+            measured = depth_mm[k] > 0
+            seen = np.array([((inst[k] == p) & measured).sum() for p in range(joints.shape[1])])
             must = seen >= min_visible_px
             torsos = joints[k, :, TORSO]
             for m in methods:

@@ -41,14 +41,23 @@ def augment(depth_mm: np.ndarray, instance: np.ndarray, rng: np.random.Generator
     return z, out_i
 
 
-def make_targets(instance: np.ndarray, min_pixels: int = 12) -> dict[str, np.ndarray]:
+def make_targets(instance: np.ndarray, min_pixels: int = 12, measured: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
     """Targets of one (H, W) instance image (H, W multiples of 4; -1 background).
+
+    ``measured`` (H, W) bool marks the pixels with a valid depth (None: all). A person is a target
+    only where the depth image shows them: their mask, centre and offsets come from their
+    measured pixels, their unmeasured pixels are left out of the loss, and a person with fewer
+    than ``min_pixels`` measured output pixels (past the sensor's range, or hidden) is left out
+    altogether, never taught as background.
 
     Returns:
         mask (h, w) float32, heat (h, w) float32 in [0, 1], offset (2, h, w) float32,
         weight (h, w) float32 (0 on people too small to count), centres (K, 2) output-pixel (x, y).
     """
     ins = instance[STRIDE // 2::STRIDE, STRIDE // 2::STRIDE]
+    seen = (np.ones(ins.shape, bool) if measured is None
+            else np.asarray(measured, bool)[STRIDE // 2::STRIDE, STRIDE // 2::STRIDE])
     h, w = ins.shape
     mask = np.zeros((h, w), np.float32)
     heat = np.zeros((h, w), np.float32)
@@ -57,10 +66,12 @@ def make_targets(instance: np.ndarray, min_pixels: int = 12) -> dict[str, np.nda
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     centres = []
     for k in np.unique(ins[ins >= 0]):
-        m = ins == k
+        everywhere = ins == k
+        m = everywhere & seen
         n = int(m.sum())
+        weight[everywhere & ~seen] = 0.0
         if n < min_pixels:
-            weight[m] = 0.0
+            weight[everywhere] = 0.0
             continue
         cx, cy = float(np.clip(np.rint(xx[m].mean()), 0, w - 1)), float(np.clip(np.rint(yy[m].mean()), 0, h - 1))
         centres.append((cx, cy))
@@ -87,7 +98,7 @@ def sample(depth_mm: np.ndarray, instance: np.ndarray, rng: np.random.Generator 
         d[:ch, :cw], ins[:ch, :cw] = z[:ch, :cw], instance[:ch, :cw]
     else:
         d, ins = augment(depth_mm, instance, rng, out_hw)
-    t = make_targets(ins, min_pixels)
+    t = make_targets(ins, min_pixels, measured=np.isfinite(d))
     t["input"] = normalise_depth(d)
     return t
 

@@ -19,6 +19,10 @@ same frames.
 * **Motion**: the clip a person's current motion segment comes from (``motion_labels.json`` of a
   synthetic recording, ``motions.clip_family``: ``walk``, ``everyday_sit``...); ``unknown`` for
   recordings without labels.
+* **Depth**: ``measured`` when the depth image measures at least
+  ``core.metrics.MIN_DEPTH_SUPPORTED_JOINTS`` of the person's joints, ``beyond range`` otherwise
+  (a person past the sensor's working range, or hidden: the colour camera may see them, a
+  depth-only estimator cannot).
 
 ``NAME+learned`` runs the learned estimator NAME with ``detector: learned``; ``NAME@PATH`` with the
 checkpoint PATH instead of the bundled one (``depth+learned@runs/depth/best.pt``); ``NAME=YAML`` with
@@ -69,10 +73,13 @@ class Breakdown:
                                                             "false_frames": 0})
         self.ms: list[float] = []
 
-    def add(self, sensor: str, pred: list[np.ndarray], gt: list[np.ndarray], motions: list[str] | None = None) -> None:
+    def add(self, sensor: str, pred: list[np.ndarray], gt: list[np.ndarray], motions: list[str] | None = None,
+            measured: list[bool] | None = None) -> None:
         """One frame: predicted and ground-truth people (J, 3) metres; ``motions`` the clip of each
-        ground-truth person."""
+        ground-truth person; ``measured`` whether the depth image measures them
+        (``core.metrics.depth_supported_joints``; None: all)."""
         motions = motions or ["unknown"] * len(gt)
+        depth = ["measured" if m else "beyond range" for m in (measured or [True] * len(gt))]
         pairs = match_people(pred, gt)
         f = self.frames[sensor]
         f["frames"] += 1
@@ -84,20 +91,20 @@ class Breakdown:
             e, s = swap_errors(pred[i], gt[j], self.js)
             e = np.where(np.isfinite(e), e, 10.0)
             s = np.where(np.isfinite(s), s, 10.0)
-            self.people.append({**self._groups(sensor, gt[j], motions[j]), "missed": False,
+            self.people.append({**self._groups(sensor, gt[j], motions[j], depth[j]), "missed": False,
                                 "mpjpe": float(e.mean()), "swap_mpjpe": float(min(e.mean(), s.mean())),
                                 "pck10": float((e < 0.1).mean()), "swapped": bool(s.mean() < e.mean() - 0.02)})
         found = {j for _, j in pairs}
         for j in range(len(gt)):
             if j not in found:
-                self.people.append({**self._groups(sensor, gt[j], motions[j]), "missed": True})
+                self.people.append({**self._groups(sensor, gt[j], motions[j], depth[j]), "missed": True})
 
-    def _groups(self, sensor: str, gt: np.ndarray, motion: str) -> dict[str, str]:
+    def _groups(self, sensor: str, gt: np.ndarray, motion: str, depth: str = "measured") -> dict[str, str]:
         """The groups a ground-truth person (J, 3) is counted in."""
-        return {"sensor": sensor, "view": person_view(gt, self.js), "motion": motion}
+        return {"sensor": sensor, "view": person_view(gt, self.js), "motion": motion, "depth": depth}
 
     def table(self, key: str) -> dict[str, dict]:
-        """Group -> metrics (``key``: "view", "sensor" or "motion"), plus "all": MPJPE, swap oracle and swap
+        """Group -> metrics (``key``: "view", "sensor", "motion" or "depth"), plus "all": MPJPE, swap oracle and swap
         rate over matched people; mAP@10cm over every ground-truth person (a missed one scores 0,
         as in :class:`~unipose_ros.core.metrics.PoseEvaluator`)."""
         groups: dict[str, list[dict]] = defaultdict(list)
@@ -180,6 +187,7 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
     ``data``: per-view, per-sensor, per-motion and detection tables."""
     from tqdm import tqdm
 
+    from unipose_ros.core.metrics import MIN_DEPTH_SUPPORTED_JOINTS, depth_supported_joints
     from unipose_training.evaluation.evaluate import find_recordings, iter_recording_pairs
 
     recs = [r for d in data for r in find_recordings(d)]
@@ -191,14 +199,17 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
         for frame, truth in iter_recording_pairs([rec], ITOP15, frame_stride):
             gt = [g.joints.astype(np.float64) for g in truth]
             motions = labels(frame.stamp_ns, [g.track_id for g in truth])
+            measured = [depth_supported_joints(g, frame.depth, frame.camera) >= MIN_DEPTH_SUPPORTED_JOINTS
+                        if frame.depth is not None else True for g in gt]
             for n, est in estimators.items():
                 t0 = time.perf_counter()
                 poses = est.estimate(frame)
                 stats[n].ms.append(1e3 * (time.perf_counter() - t0))
-                stats[n].add(sensor, [p.joints.astype(np.float64) for p in poses], gt, motions)
+                stats[n].add(sensor, [p.joints.astype(np.float64) for p in poses], gt, motions, measured)
     for est in estimators.values():
         est.close()
     return {n: {"view": s.table("view"), "sensor": s.table("sensor"), "motion": s.table("motion"),
+                "depth": s.table("depth"),
                 "detection": s.detection(),
                 "latency_ms_p50": float(np.median(s.ms)) if s.ms else None}
             for n, s in stats.items()} | {"recordings": [str(r) for r in recs]}
@@ -207,7 +218,7 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
 def markdown(result: dict) -> str:
     names = [k for k in result if k != "recordings"]
     lines = []
-    for key in ("view", "sensor", "motion"):
+    for key in ("view", "sensor", "motion", "depth"):
         groups = sorted({g for n in names for g in result[n].get(key, {})}, key=lambda g: (g == "all", VIEWS.index(g)
                                                                                   if g in VIEWS else 9, g))
         lines += [f"\n**Per {key}** (MPJPE mm of the found / mAP@10cm, misses count 0 / swap-oracle MPJPE mm / "
@@ -216,8 +227,13 @@ def markdown(result: dict) -> str:
             cells = []
             for g in groups:
                 r = result[n].get(key, {}).get(g)
-                cells.append("-" if r is None else f"{r['mpjpe_mm']:.0f} / {r['map_10cm']:.2f} / "
-                             f"{r['swap_oracle_mpjpe_mm']:.0f} / {r['swap_rate']:.2f} (n={r['people']})")
+                if r is None:
+                    cells.append("-")
+                elif r["people"] == r["missed"]:  # nobody found: only the mAP (0) means something
+                    cells.append(f"- / {r['map_10cm']:.2f} / - / - (n={r['people']})")
+                else:
+                    cells.append(f"{r['mpjpe_mm']:.0f} / {r['map_10cm']:.2f} / "
+                                 f"{r['swap_oracle_mpjpe_mm']:.0f} / {r['swap_rate']:.2f} (n={r['people']})")
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
     groups = sorted({g for n in names for g in result[n]["detection"]}, key=lambda g: (g == "all", g))
     lines += ["\n**Detection** (recall / precision / frames with a false person)\n",

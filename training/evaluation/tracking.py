@@ -30,7 +30,6 @@ import numpy as np
 
 from unipose_ros.core.joints import ITOP15
 from unipose_ros.core.metrics import match_people
-from unipose_ros.core.pose import PersonPose
 
 
 def make_set(out: Path, recordings: int = 4, frames: int = 90, seed0: int = 52000) -> list[Path]:
@@ -55,22 +54,27 @@ def make_set(out: Path, recordings: int = 4, frames: int = 90, seed0: int = 5200
 DISTANCE_BINS_M = (0.0, 2.0, 3.0, 4.0, 5.0, 100.0)
 
 
-def count_switches(frames: Iterable[tuple[list[PersonPose], list[PersonPose]]]) -> dict:
-    """Identity switches over consecutive frames of (published poses, ground-truth people), the
-    published ones carrying the tracker's ids (-1: not published), the ground truth its person
-    ids (module docstring).
+def count_switches(frames: Iterable[tuple]) -> dict:
+    """Identity switches over consecutive frames of (published poses, ground-truth people[,
+    measured]), the published ones carrying the tracker's ids (-1: not published), the ground
+    truth its person ids (module docstring); ``measured`` (one bool per ground-truth person, optional)
+    says whether the depth image measures them (``core.metrics.depth_supported_joints``).
 
     Besides the counts: ``switch_gaps`` lists, for every switch, the frames since that person's
     previous match (1: matched in the frame before; larger: re-found after a miss), and
     ``by_distance`` the ground-truth and matched person-frames per root-depth bin
-    (``DISTANCE_BINS_M``), which says where people are lost."""
+    (``DISTANCE_BINS_M``), which says where people are lost, and ``measured_person_frames`` /
+    ``matched_measured_person_frames`` those the depth image measures."""
     last: dict[int, tuple[int, int]] = {}  # person -> (track id, frame index of the match)
     owner: dict[int, int] = {}  # track id -> the person it was first matched to
     gt_frames = matched = switches = swaps = close = 0
     gaps: list[int] = []
     nbins = len(DISTANCE_BINS_M) - 1
     gt_bin, matched_bin = [0] * nbins, [0] * nbins
-    for k, (poses, truth) in enumerate(frames):
+    n_measured = matched_measured = 0
+    for k, (poses, truth, *rest) in enumerate(frames):
+        measured = rest[0] if rest else [True] * len(truth)
+        n_measured += int(sum(measured))
         shown = [p for p in poses if p.track_id >= 0]
         gt = [g.joints.astype(np.float64) for g in truth]
         roots = np.array([g[ITOP15.root] for g in gt]) if gt else np.zeros((0, 3))
@@ -84,6 +88,7 @@ def count_switches(frames: Iterable[tuple[list[PersonPose], list[PersonPose]]]) 
             person, track = truth[g].track_id, shown[p].track_id
             matched += 1
             matched_bin[bins[g]] += 1
+            matched_measured += int(measured[g])
             if person in last and last[person][0] != track:
                 switches += 1
                 swaps += int(owner.get(track, person) != person)
@@ -93,14 +98,20 @@ def count_switches(frames: Iterable[tuple[list[PersonPose], list[PersonPose]]]) 
     by_distance = [{"from_m": DISTANCE_BINS_M[b], "to_m": DISTANCE_BINS_M[b + 1], "gt_person_frames": gt_bin[b],
                     "matched_person_frames": matched_bin[b]} for b in range(nbins)]
     return {"gt_person_frames": gt_frames, "matched_person_frames": matched, "id_switches": switches,
-            "swaps": swaps, "close_person_frames": close, "switch_gaps": gaps, "by_distance": by_distance}
+            "swaps": swaps, "close_person_frames": close, "measured_person_frames": n_measured,
+            "matched_measured_person_frames": matched_measured, "switch_gaps": gaps, "by_distance": by_distance}
 
 
 def recording_switches(rec: Path, estimator, tracker) -> dict:
     """:func:`count_switches` of one recording through ``estimator`` and ``tracker``."""
+    from unipose_ros.core.metrics import MIN_DEPTH_SUPPORTED_JOINTS, depth_supported_joints
     from unipose_training.evaluation.evaluate import iter_recording_pairs
 
-    frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9), truth)
+    def measured(frame, truth) -> list[bool]:
+        return [depth_supported_joints(g.joints, frame.depth, frame.camera) >= MIN_DEPTH_SUPPORTED_JOINTS
+                for g in truth]
+
+    frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9), truth, measured(frame, truth))
               for frame, truth in iter_recording_pairs([rec], ITOP15))
     return {"recording": str(rec)} | count_switches(frames)
 
@@ -117,7 +128,8 @@ def evaluate(recordings: list[Path], estimator_spec: str) -> dict:
     finally:
         est.close()
     total = {k: sum(r[k] for r in rows) for k in ("gt_person_frames", "matched_person_frames", "id_switches",
-                                                   "swaps", "close_person_frames")}
+                                                   "swaps", "close_person_frames", "measured_person_frames",
+                                                   "matched_measured_person_frames")}
     total["switches_per_100"] = 100.0 * total["id_switches"] / max(total["matched_person_frames"], 1)
     total["switch_gaps"] = sorted(g for r in rows for g in r["switch_gaps"])
     total["by_distance"] = [dict(b, gt_person_frames=sum(r["by_distance"][i]["gt_person_frames"] for r in rows),
@@ -131,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--make-set", type=Path, help="generate the crossing set into this folder")
     ap.add_argument("--recordings", type=int, default=4)
+    ap.add_argument("--seed0", type=int, default=52000, help="seed of the first recording of --make-set")
     ap.add_argument("--data", type=Path, nargs="*", default=[], help="folders of recordings to evaluate")
     ap.add_argument("--estimator", default="depth", help="estimator spec (as in evaluation.breakdown)")
     ap.add_argument("--out", type=Path, help="write tracking.json here")
     args = ap.parse_args(argv)
     if args.make_set:
-        for path in make_set(args.make_set, args.recordings):
+        for path in make_set(args.make_set, args.recordings, seed0=args.seed0):
             print(path)
     if args.data:
         from unipose_training.evaluation.evaluate import find_recordings
@@ -147,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({t['switches_per_100']:.2f} per 100, {t['swaps']} of them swaps between people; "
               f"{t['gt_person_frames']} ground-truth person-frames, "
               f"{t['close_person_frames']} with another person within 1 m)")
+        print(f"  {t['matched_measured_person_frames']} of the {t['measured_person_frames']} person-frames the depth "
+              f"image measures were matched ({t['gt_person_frames'] - t['measured_person_frames']} beyond its range)")
         gaps = t["switch_gaps"]
         print(f"frames since the person's previous match, per switch: {gaps} "
               f"({sum(g > 1 for g in gaps)} of {len(gaps)} after a miss)")

@@ -36,6 +36,40 @@ def match_people(pred: list[np.ndarray], gt: list[np.ndarray],
     return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= max_mean_dist]
 
 
+#: a person is "measured by depth" when at least this many joints have depth support
+#: (:func:`depth_supported_joints`); fewer: beyond the sensor's range, or hidden
+MIN_DEPTH_SUPPORTED_JOINTS = 5
+
+
+def depth_supported_joints(joints: np.ndarray, depth: np.ndarray, camera, window_px: int = 2,
+                           tol_m: float = 0.3) -> int:
+    """How many of a person's joints the depth image measures.
+
+    Args:
+        joints: (J, 3) metres, the depth camera's optical frame (ground truth).
+        depth: (H, W) float32 metres, NaN invalid (``RGBDFrame.depth``).
+        camera: the depth image's :class:`~unipose_ros.core.camera.PinholeCamera`.
+        window_px: half size of the square window searched around each joint's projection.
+        tol_m: a valid depth pixel within this distance of the joint's depth supports it.
+    Returns:
+        the number of joints inside the image with a supporting pixel: 0 for a person beyond the
+        sensor's working range (the colour camera still sees them; a depth-only estimator cannot).
+    """
+    j = np.asarray(joints, np.float64)
+    ok = np.isfinite(j).all(axis=1) & (j[:, 2] > 0)
+    if not ok.any():
+        return 0
+    uv = np.rint(camera.project(j[ok])).astype(int)
+    z = j[ok, 2]
+    h, w = depth.shape
+    n = 0
+    for (u, v), zj in zip(uv, z):
+        if 0 <= u < w and 0 <= v < h:
+            win = depth[max(v - window_px, 0):v + window_px + 1, max(u - window_px, 0):u + window_px + 1]
+            n += int(np.any(np.abs(win - zj) < tol_m))
+    return n
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     """{"p50", "p95", "mean"} of ``values`` (None each when empty), e.g. latencies in ms."""
     if not values:

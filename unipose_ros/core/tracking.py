@@ -1,7 +1,8 @@
 """Stable track ids for 3D skeletons across frames.
 
 Each frame's poses are matched to live tracks by the 3D distance between the pose's root and the
-track's predicted root (last root plus a damped constant-velocity step), with a gate; the optimal
+track's predicted root (last root plus a damped constant-velocity step), with a gate (optionally
+widening with the time since the track's last match); the optimal
 one-to-one assignment (Hungarian, scipy) is used. Unmatched poses start new tracks; tracks missed
 for more than ``max_missed`` consecutive frames (or, given frame times, unseen for more than
 ``max_age_s`` seconds) expire. Ids are small integers counted up from 0 and never reused while
@@ -63,15 +64,19 @@ class SkeletonTracker:
         smoothing: (min_cutoff_hz, beta) of a One Euro filter on every track's joints; None = off.
         first_id: the first track id; ids count up from it and are never reused (a node starts
             at a random one, so ids do not repeat across restarts either).
+        gate_growth_mps: with frame times, a track's gate widens by this many metres per second
+            since its last match (someone missed for a while may be farther from the prediction).
     """
 
     def __init__(self, gate_m: float = 0.5, max_missed: int = 10, velocity_smoothing: float = 0.5,
                  max_age_s: float | None = None, min_hits: int = 1,
-                 smoothing: tuple[float, float] | None = None, first_id: int = 0) -> None:
+                 smoothing: tuple[float, float] | None = None, first_id: int = 0,
+                 gate_growth_mps: float = 0.0) -> None:
         if gate_m <= 0 or max_missed < 0 or not 0.0 <= velocity_smoothing <= 1.0:
             raise ValueError("gate_m must be > 0, max_missed >= 0, velocity_smoothing in [0, 1]")
-        if (max_age_s is not None and max_age_s <= 0) or min_hits < 1:
-            raise ValueError("max_age_s must be > 0 (or None) and min_hits >= 1")
+        if (max_age_s is not None and max_age_s <= 0) or min_hits < 1 or gate_growth_mps < 0:
+            raise ValueError("max_age_s must be > 0 (or None), min_hits >= 1 and gate_growth_mps >= 0")
+        self.gate_growth_mps = float(gate_growth_mps)
         self.gate_m = float(gate_m)
         self.max_missed = int(max_missed)
         self.velocity_smoothing = float(velocity_smoothing)
@@ -126,10 +131,15 @@ class SkeletonTracker:
         matched_tracks: set[int] = set()
         if len(det_idx) and len(self._tracks):
             cost = np.linalg.norm(anchors[det_idx, None, :] - predicted[None, :, :], axis=-1)
+            gates = np.full(len(self._tracks), self.gate_m)
+            if self.gate_growth_mps and stamp_s is not None:
+                gates += self.gate_growth_mps * np.array([self._elapsed(t, stamp_s) if t.last_seen_s is not None
+                                                          else 0.0 for t in self._tracks])
+            inside = cost <= gates[None, :]
             big = 1e6
-            rows, cols = linear_sum_assignment(np.where(cost <= self.gate_m, cost, big))
+            rows, cols = linear_sum_assignment(np.where(inside, cost, big))
             for r, c in zip(rows, cols):
-                if cost[r, c] > self.gate_m:
+                if not inside[r, c]:
                     continue
                 track = self._tracks[c]
                 new_root = anchors[det_idx[r]]

@@ -52,8 +52,9 @@ class PoseNodeParams:
     expected_rate_hz: float = 0.0
     max_input_age_ms: float = 0.0
     tracker_gate_m: float = 0.5
-    tracker_max_age_s: float = 0.7
+    tracker_max_age_s: float = 1.5
     tracker_min_hits: int = 1
+    tracker_gate_growth_mps: float = 1.5
     smoothing_min_cutoff_hz: float = 0.0
     smoothing_beta: float = 0.7
 
@@ -115,6 +116,9 @@ DESCRIPTIONS: dict[str, str] = {
                         "0 disables. Needs camera stamps on the same clock as the node (or use_sim_time).",
     "tracker_gate_m": "A person farther than this (m) from a track's predicted position starts a new track.",
     "tracker_max_age_s": "A track unseen for longer than this (s, input stamps) expires; its id is never reused.",
+    "tracker_gate_growth_mps": "The gate of a track unseen for a while widens by this much (m) per second since "
+                               "its last match: a person missed by the detector may reappear farther from the "
+                               "prediction. 0 keeps tracker_gate_m.",
     "tracker_min_hits": "Frames a track must be seen in before its id is published (before that the "
                         "skeleton carries track id -1 and gets no TF frames).",
     "smoothing_min_cutoff_hz": "One Euro filter on each track's joints: cutoff (Hz) of a still joint; "
@@ -165,7 +169,7 @@ def make_tracker(p: PoseNodeParams, first_id: int = 0):
     from unipose_ros.core.tracking import SkeletonTracker
 
     return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
-                           smoothing=smoothing(p), first_id=first_id)
+                           smoothing=smoothing(p), first_id=first_id, gate_growth_mps=p.tracker_gate_growth_mps)
 
 
 def uses_torch_cpu(p: PoseNodeParams) -> bool:
@@ -220,6 +224,8 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"max_input_age_ms {p.max_input_age_ms}: use >= 0 (0 disables)")
     if p.tracker_gate_m <= 0 or p.tracker_max_age_s <= 0:
         problems.append(f"tracker_gate_m {p.tracker_gate_m} and tracker_max_age_s {p.tracker_max_age_s}: use > 0")
+    if p.tracker_gate_growth_mps < 0:
+        problems.append(f"tracker_gate_growth_mps {p.tracker_gate_growth_mps}: use >= 0")
     if p.tracker_min_hits < 1:
         problems.append(f"tracker_min_hits {p.tracker_min_hits}: use >= 1")
     if p.smoothing_min_cutoff_hz < 0 or p.smoothing_beta < 0:
