@@ -37,11 +37,14 @@ def test_summary_has_the_promised_keys_and_counts(demo):
     assert summary["frames_in"] == 16
     # at half speed the node keeps up with most frames; stale ones may be dropped, never queued
     assert 8 <= summary["frames_out"] <= 16
-    # every frame reached the node (the large-data DDS profile), and each is accounted for
+    # the frames reach the node (the large-data DDS profile: without it most camera-sized images
+    # are lost between processes; a heavily loaded machine may still lose one to the best-effort
+    # reader's history), and each received frame is accounted for
     node = summary["node"]
-    assert node["received_image"] == node["received_depth"] == node["received_info"] == 16
+    received = [node[f"received_{k}"] for k in ("image", "depth", "info")]
+    assert 15 <= min(received) and max(received) <= 16, received
     dropped = sum(v for k, v in node.items() if k.startswith("sync_dropped_"))
-    assert node["published"] + dropped + node["stale_dropped"] + node["too_old_dropped"] == 16
+    assert min(received) <= node["published"] + dropped + node["stale_dropped"] + node["too_old_dropped"] <= 16
     assert len(summary["people_per_frame"]) == summary["frames_out"]
     assert summary["latency_ms"]["p50"] > 0 and summary["latency_ms"]["p95"] >= summary["latency_ms"]["p50"]
 

@@ -61,3 +61,23 @@ def test_the_check_itself_finds_imports_and_keys():
     mods = imported_modules()
     assert {"numpy", "rclpy", "torch", "scipy"} <= set(mods)
     assert "python3-scipy" in declared() and "rclpy" in declared()
+
+
+def test_package_files_resolve_in_the_checkout_and_leave_user_paths_alone(tmp_path, monkeypatch):
+    """The package finds its config files in a source checkout and in a colcon install space
+    (share/unipose_ros), and leaves a user's own files alone."""
+    import unipose_ros
+    from unipose_ros.core.package_files import cache_root, config_path, share_dir
+
+    share = share_dir()
+    from_source = Path(unipose_ros.__file__).resolve().parents[1] == share
+    assert from_source or share.parts[-2:] == ("share", "unipose_ros"), share
+    assert config_path("config/pose_node.yaml") == share / "config" / "pose_node.yaml"
+    assert config_path("train/depth_a2j.yaml") == share / "config" / "train" / "depth_a2j.yaml"
+    assert config_path("train/depth_a2j.yaml").is_file()
+    mine = tmp_path / "mine.yaml"
+    assert config_path(mine) == mine and config_path("config/not_shipped.yaml") == Path("config/not_shipped.yaml")
+    monkeypatch.setenv("UNIPOSE_CACHE_DIR", str(tmp_path))
+    assert cache_root() == tmp_path
+    monkeypatch.delenv("UNIPOSE_CACHE_DIR")
+    assert cache_root() == (share / ".cache" if from_source else Path.home() / ".cache" / "unipose_ros")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from unipose_ros.core.config import from_dict, stable_hash
+from unipose_ros.core.package_files import share_dir
 from unipose_training import distributed as dist_util
 from unipose_training.datasets.ingest import IngestConfig
 from unipose_training.weak.lift import LiftConfig
@@ -114,7 +115,7 @@ class Pipeline:
                  root: Path | None = None, progress: bool = True, log: Callable[[str], None] = print) -> None:
         self.cfg, self.recordings, self.out = cfg, recordings, Path(out)
         self.eval_recordings = eval_recordings or []
-        self.root = root or Path(__file__).resolve().parents[2]  # the repository (config/ lives there)
+        self.root = root or share_dir()  # where config/ lives (the checkout, or the installed share/)
         self.progress = progress
         self.info = dist_util.init_distributed(cfg.weak.device)
         self.log = log if self.info.is_main else (lambda _m: None)

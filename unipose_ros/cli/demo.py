@@ -30,10 +30,9 @@ import yaml
 
 from unipose_ros.core.config import load_yaml
 from unipose_ros.core.metrics import PoseEvaluator, percentiles
+from unipose_ros.core.package_files import cache_root, config_path
 from unipose_ros.core.pose import PersonPose
 from unipose_ros.ros.dds import use_large_data_profile
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -62,7 +61,7 @@ class DemoConfig:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("UNIPOSE_CACHE_DIR", REPO_ROOT / ".cache"))
+    return cache_root()
 
 
 def ensure_sample(cfg: SampleConfig) -> Path:
@@ -88,7 +87,7 @@ def ensure_sample(cfg: SampleConfig) -> Path:
 def _node_command(cfg: DemoConfig, topics) -> list[str]:
     return [
         sys.executable, "-m", "unipose_ros.ros.pose_node", "--ros-args",
-        "--params-file", str(REPO_ROOT / cfg.node_params),
+        "--params-file", str(config_path(cfg.node_params)),
         "-r", f"image:={topics.color}", "-r", f"depth_image:={topics.depth}",
         "-r", f"camera_info:={topics.color_info}", "-r", f"points:={topics.points}",
     ]
@@ -268,7 +267,7 @@ def evaluate_estimator_offline(reader, gt: dict[int, list[PersonPose]], cfg: Dem
     from unipose_ros.ros.params import PoseNodeParams
     from unipose_ros.ros.pose_node import build_estimator
 
-    params = yaml.safe_load((REPO_ROOT / cfg.node_params).read_text())["/**"]["ros__parameters"]
+    params = yaml.safe_load(config_path(cfg.node_params).read_text())["/**"]["ros__parameters"]
     estimator = build_estimator(PoseNodeParams(**{k: v for k, v in params.items()
                                                   if k in PoseNodeParams.__dataclass_fields__}))
     tracker = SkeletonTracker()
@@ -329,10 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("demo_output"))
     ap.add_argument("--recording", type=str, default=None, help="rosbag2 recording to replay (default: sample)")
-    ap.add_argument("--config", type=Path, default=REPO_ROOT / "config" / "demo.yaml")
+    ap.add_argument("--config", type=Path, default=None, help="demo settings (default: the package's config/demo.yaml)")
     ap.add_argument("--rate", type=float, default=None, help="replay speed factor")
     args = ap.parse_args(argv)
-    cfg = load_yaml(DemoConfig, args.config) if args.config.exists() else DemoConfig()
+    config = args.config or config_path("config/demo.yaml")
+    cfg = load_yaml(DemoConfig, config) if config.exists() else DemoConfig()
     if args.recording:
         cfg.recording = args.recording
     if args.rate:

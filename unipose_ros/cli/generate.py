@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unipose_ros.core.package_files import config_path
 from unipose_ros.synthetic.recording import GeneratorConfig, generate_recording, with_overrides
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "synthetic.yaml"
+DEFAULT_CONFIG = config_path("config/synthetic.yaml")
 
 
 def _resolution(text: str) -> tuple[int, int]:
