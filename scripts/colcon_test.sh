@@ -21,8 +21,9 @@ log() { printf '\033[1m[colcon_test]\033[0m %s\n' "$*"; }
 WS=$(mktemp -d "${TMPDIR:-/tmp}/unipose_colcon_ws.XXXXXX")
 trap 'rm -rf "$WS"' EXIT
 mkdir -p "$WS/src/unipose_ros"
-(cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 -I{} sh -c '[ -e "{}" ] && printf "%s\0" "{}"' \
-  | tar --null -T - -cf -) | tar -xf - -C "$WS/src/unipose_ros"
+# (files deleted in the working tree but still tracked are skipped)
+(cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null) \
+  | tar -xf - -C "$WS/src/unipose_ros"
 
 export PATH="$VENV/bin:$PATH"
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"

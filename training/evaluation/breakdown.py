@@ -187,7 +187,7 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
     ``data``: per-view, per-sensor, per-motion and detection tables."""
     from tqdm import tqdm
 
-    from unipose_ros.core.metrics import MIN_DEPTH_SUPPORTED_JOINTS, depth_supported_joints
+    from unipose_ros.core.metrics import measured_by_depth
     from unipose_training.evaluation.evaluate import find_recordings, iter_recording_pairs
 
     recs = [r for d in data for r in find_recordings(d)]
@@ -199,8 +199,7 @@ def run(data: list[Path], names: list[str], frame_stride: int = 1) -> dict:
         for frame, truth in iter_recording_pairs([rec], ITOP15, frame_stride):
             gt = [g.joints.astype(np.float64) for g in truth]
             motions = labels(frame.stamp_ns, [g.track_id for g in truth])
-            measured = [depth_supported_joints(g, frame.depth, frame.camera) >= MIN_DEPTH_SUPPORTED_JOINTS
-                        if frame.depth is not None else True for g in gt]
+            measured = [measured_by_depth(g, frame.depth, frame.camera) for g in gt]
             for n, est in estimators.items():
                 t0 = time.perf_counter()
                 poses = est.estimate(frame)

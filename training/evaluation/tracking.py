@@ -104,14 +104,11 @@ def count_switches(frames: Iterable[tuple]) -> dict:
 
 def recording_switches(rec: Path, estimator, tracker) -> dict:
     """:func:`count_switches` of one recording through ``estimator`` and ``tracker``."""
-    from unipose_ros.core.metrics import MIN_DEPTH_SUPPORTED_JOINTS, depth_supported_joints
+    from unipose_ros.core.metrics import measured_by_depth
     from unipose_training.evaluation.evaluate import iter_recording_pairs
 
-    def measured(frame, truth) -> list[bool]:
-        return [depth_supported_joints(g.joints, frame.depth, frame.camera) >= MIN_DEPTH_SUPPORTED_JOINTS
-                for g in truth]
-
-    frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9), truth, measured(frame, truth))
+    frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9), truth,
+               [measured_by_depth(g.joints, frame.depth, frame.camera) for g in truth])
               for frame, truth in iter_recording_pairs([rec], ITOP15))
     return {"recording": str(rec)} | count_switches(frames)
 

@@ -55,19 +55,21 @@ def depth_supported_joints(joints: np.ndarray, depth: np.ndarray, camera, window
         the number of joints inside the image with a supporting pixel: 0 for a person beyond the
         sensor's working range (the colour camera still sees them; a depth-only estimator cannot).
     """
+    from unipose_ros.core.depth_lookup import sample_window
+
     j = np.asarray(joints, np.float64)
-    ok = np.isfinite(j).all(axis=1) & (j[:, 2] > 0)
-    if not ok.any():
-        return 0
-    uv = np.rint(camera.project(j[ok])).astype(int)
-    z = j[ok, 2]
+    j = j[np.isfinite(j).all(axis=1) & (j[:, 2] > 0)]
+    uv = np.rint(camera.project(j)) if len(j) else np.zeros((0, 2))
     h, w = depth.shape
-    n = 0
-    for (u, v), zj in zip(uv, z):
-        if 0 <= u < w and 0 <= v < h:
-            win = depth[max(v - window_px, 0):v + window_px + 1, max(u - window_px, 0):u + window_px + 1]
-            n += int(np.any(np.abs(win - zj) < tol_m))
-    return n
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    return sum(int(np.any(np.abs(sample_window(depth, u, v, window_px)[0] - z) < tol_m))
+               for (u, v), z in zip(uv[inside], j[inside, 2]))
+
+
+def measured_by_depth(joints: np.ndarray, depth: np.ndarray | None, camera) -> bool:
+    """True when the depth image measures the person (at least ``MIN_DEPTH_SUPPORTED_JOINTS`` of
+    their joints, :func:`depth_supported_joints`); True without a depth image (nothing to tell)."""
+    return depth is None or depth_supported_joints(joints, depth, camera) >= MIN_DEPTH_SUPPORTED_JOINTS
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:

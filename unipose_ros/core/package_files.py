@@ -15,6 +15,11 @@ PACKAGE = "unipose_ros"
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _in_checkout() -> bool:
+    """True when running from a source checkout (config/ next to the unipose_ros folder)."""
+    return (_SOURCE_ROOT / "config" / "pose_node.yaml").is_file()
+
+
 @lru_cache(maxsize=1)
 def share_dir() -> Path:
     """The folder that holds ``config/`` (and ``launch/``, ``rviz/``).
@@ -22,7 +27,7 @@ def share_dir() -> Path:
     Raises:
         FileNotFoundError: neither a source checkout nor an ament-indexed install provides it.
     """
-    if (_SOURCE_ROOT / "config" / "pose_node.yaml").is_file():
+    if _in_checkout():
         return _SOURCE_ROOT
     try:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
@@ -60,6 +65,6 @@ def cache_root() -> Path:
     env = os.environ.get("UNIPOSE_CACHE_DIR")
     if env:
         return Path(env)
-    if (_SOURCE_ROOT / "config" / "pose_node.yaml").is_file():
+    if _in_checkout():
         return _SOURCE_ROOT / ".cache"
     return Path.home() / ".cache" / PACKAGE

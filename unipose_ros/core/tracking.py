@@ -124,7 +124,8 @@ class SkeletonTracker:
             self._last_stamp = stamp_s
         anchors = np.array([pose_anchor(p) for p in poses]).reshape(-1, 3)
         valid = np.isfinite(anchors).all(axis=1)
-        predicted = np.array([t.root + self._elapsed(t, stamp_s) * t.velocity for t in self._tracks]).reshape(-1, 3)
+        elapsed = np.array([self._elapsed(t, stamp_s) for t in self._tracks])
+        predicted = np.array([t.root + e * t.velocity for t, e in zip(self._tracks, elapsed)]).reshape(-1, 3)
         track_of: dict[int, Track] = {}
         ids = np.full(len(poses), -1, dtype=int)
         det_idx = np.flatnonzero(valid)
@@ -132,9 +133,9 @@ class SkeletonTracker:
         if len(det_idx) and len(self._tracks):
             cost = np.linalg.norm(anchors[det_idx, None, :] - predicted[None, :, :], axis=-1)
             gates = np.full(len(self._tracks), self.gate_m)
-            if self.gate_growth_mps and stamp_s is not None:
-                gates += self.gate_growth_mps * np.array([self._elapsed(t, stamp_s) if t.last_seen_s is not None
-                                                          else 0.0 for t in self._tracks])
+            if self.gate_growth_mps and stamp_s is not None:  # elapsed is in seconds for timed tracks
+                timed = np.array([t.last_seen_s is not None for t in self._tracks])
+                gates += self.gate_growth_mps * np.where(timed, elapsed, 0.0)
             inside = cost <= gates[None, :]
             big = 1e6
             rows, cols = linear_sum_assignment(np.where(inside, cost, big))
@@ -143,7 +144,7 @@ class SkeletonTracker:
                     continue
                 track = self._tracks[c]
                 new_root = anchors[det_idx[r]]
-                step = (new_root - track.root) / self._elapsed(track, stamp_s)
+                step = (new_root - track.root) / elapsed[c]
                 a = self.velocity_smoothing
                 track.velocity = (1 - a) * track.velocity + a * step if track.hits > 1 else a * step
                 track.root = new_root
