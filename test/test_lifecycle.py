@@ -99,13 +99,18 @@ def test_live_parameters_apply_and_the_others_are_refused_with_the_reason(ros_co
     node = PoseNode(estimator=CentroidEstimator(), context=ros_context, namespace=namespace)
     try:
         assert node.state == "active"
+        assert node.tracker.predict_horizon is None  # 0: no limit
         ok = node.set_parameters([Parameter("min_joint_confidence", value=0.5),
-                                  Parameter("tracker_min_hits", value=3)])
+                                  Parameter("tracker_min_hits", value=3),
+                                  Parameter("tracker_predict_horizon_s", value=0.4)])
         assert all(r.successful for r in ok)
         assert node.params.min_joint_confidence == 0.5 and node.tracker.min_hits == 3
+        assert node.tracker.predict_horizon == 0.4
         refused = node.set_parameters([Parameter("estimator", value="rgb")])[0]
         assert not refused.successful and "deactivate" in refused.reason and node.params.estimator == "depth"
         bad = node.set_parameters([Parameter("min_joint_confidence", value=2.0)])[0]
         assert not bad.successful and "min_joint_confidence" in bad.reason
+        bad = node.set_parameters([Parameter("tracker_predict_horizon_s", value=-1.0)])[0]
+        assert not bad.successful and "tracker_predict_horizon_s" in bad.reason
     finally:
         node.destroy_node()

@@ -124,6 +124,23 @@ def test_planned_motion_phases_and_speeds_follow_the_config(monkeypatch):
     assert speeds.min() >= 0.5 and speeds.max() <= 1.5 and abs(speeds.mean() - 1.0) < 0.1
 
 
+def test_plan_motion_root_never_jumps_between_segments():
+    """A person's root moves at most a runner's speed per frame, also where one segment ends
+    outside the area and the next begins (it used to restart clipped into the area, a jump of
+    up to metres in one frame that no tracker or motion loss can follow)."""
+    from unipose_ros.synthetic import motions as mo
+    from unipose_ros.synthetic import recording as rec
+
+    clips = {n: mo.load_clip(n) for n in ("walk", "run")}
+    fps, worst, segments = 15.0, 0.0, 0
+    for seed in range(12):
+        m = rec.plan_motion(np.random.default_rng(seed), clips, 150, fps, (2.5, 4.0, -0.8, 0.8), random_phase=True)
+        segments += len(m.name.split("|"))
+        worst = max(worst, float(np.linalg.norm(np.diff(m.root_pos[:, :2], axis=0), axis=1).max() * fps))
+    assert segments > 40
+    assert worst < 6.0, f"root moved {worst:.1f} m/s between two frames"
+
+
 def test_views_sample_camera_height_pitch_and_distance():
     from unipose_ros.synthetic.scene import ViewConfig, random_view
 

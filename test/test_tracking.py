@@ -228,3 +228,21 @@ def test_the_gate_of_an_unseen_track_widens_with_time():
     assert len(set(run(0.6))) == 1
     with pytest.raises(ValueError, match="gate_growth_mps"):
         SkeletonTracker(gate_growth_mps=-1.0)
+
+
+def test_prediction_is_held_after_the_horizon():
+    """Someone walking at 1 m/s away from the camera is missed for 3 s and comes back where they
+    were lost (they turned round). Carried on for 3 s, the velocity puts the prediction 3 m
+    away, out of a 0.5 + 0.5 * 3 = 2 m gate: a new id. Extrapolated for at most 0.5 s, the
+    prediction stays within 0.5 m of them: the same id."""
+    def run(horizon):
+        tr = SkeletonTracker(gate_m=0.5, max_age_s=5.0, gate_growth_mps=0.5, predict_horizon=horizon)
+        ids = [tr.update([person([0.0, 0.0, 2.0 + 0.1 * k])], stamp_s=0.1 * k)[0].track_id for k in range(10)]
+        ids.append(tr.update([person([0.0, 0.0, 2.9])], stamp_s=3.9)[0].track_id)
+        return ids
+
+    assert len(set(run(None))) == 2
+    assert len(set(run(0.5))) == 1
+    with pytest.raises(ValueError, match="predict_horizon"):
+        SkeletonTracker(predict_horizon=-1.0)
+

@@ -1,8 +1,8 @@
 """Stable track ids for 3D skeletons across frames.
 
 Each frame's poses are matched to live tracks by the 3D distance between the pose's root and the
-track's predicted root (last root plus a damped constant-velocity step), with a gate (optionally
-widening with the time since the track's last match); the optimal
+track's predicted root (last root plus a smoothed constant-velocity step, optionally held after a
+horizon), with a gate (optionally widening with the time since the track's last match); the optimal
 one-to-one assignment (Hungarian, scipy) is used. Unmatched poses start new tracks; tracks missed
 for more than ``max_missed`` consecutive frames (or, given frame times, unseen for more than
 ``max_age_s`` seconds) expire. Ids are small integers counted up from 0 and never reused while
@@ -66,17 +66,24 @@ class SkeletonTracker:
             at a random one, so ids do not repeat across restarts either).
         gate_growth_mps: with frame times, a track's gate widens by this many metres per second
             since its last match (someone missed for a while may be farther from the prediction).
+        predict_horizon: a track's position is extrapolated with its velocity for at most this
+            long since its last match (seconds with frame times, else frames), then held: people
+            stop and turn, and a velocity carried on for seconds puts the prediction metres away
+            from where they come back. None = no limit.
     """
 
     def __init__(self, gate_m: float = 0.5, max_missed: int = 10, velocity_smoothing: float = 0.5,
                  max_age_s: float | None = None, min_hits: int = 1,
                  smoothing: tuple[float, float] | None = None, first_id: int = 0,
-                 gate_growth_mps: float = 0.0) -> None:
+                 gate_growth_mps: float = 0.0, predict_horizon: float | None = None) -> None:
         if gate_m <= 0 or max_missed < 0 or not 0.0 <= velocity_smoothing <= 1.0:
             raise ValueError("gate_m must be > 0, max_missed >= 0, velocity_smoothing in [0, 1]")
         if (max_age_s is not None and max_age_s <= 0) or min_hits < 1 or gate_growth_mps < 0:
             raise ValueError("max_age_s must be > 0 (or None), min_hits >= 1 and gate_growth_mps >= 0")
+        if predict_horizon is not None and predict_horizon < 0:
+            raise ValueError("predict_horizon must be >= 0 (or None)")
         self.gate_growth_mps = float(gate_growth_mps)
+        self.predict_horizon = None if predict_horizon is None else float(predict_horizon)
         self.gate_m = float(gate_m)
         self.max_missed = int(max_missed)
         self.velocity_smoothing = float(velocity_smoothing)
@@ -106,6 +113,16 @@ class SkeletonTracker:
             return max(stamp_s - track.last_seen_s, 1e-6)
         return float(track.missed + 1)
 
+    def _match(self, track: Track, new_root: np.ndarray, elapsed: float, stamp_s: float | None) -> None:
+        """Move ``track`` to ``new_root`` (matched ``elapsed`` frames or seconds after its last match)."""
+        step = (new_root - track.root) / elapsed
+        a = self.velocity_smoothing
+        track.velocity = (1 - a) * track.velocity + a * step if track.hits > 1 else a * step
+        track.root = new_root
+        track.missed = 0
+        track.hits += 1
+        track.last_seen_s = stamp_s
+
     def update(self, poses: list[PersonPose], stamp_s: float | None = None) -> list[PersonPose]:
         """Match one frame's poses to tracks.
 
@@ -125,7 +142,8 @@ class SkeletonTracker:
         anchors = np.array([pose_anchor(p) for p in poses]).reshape(-1, 3)
         valid = np.isfinite(anchors).all(axis=1)
         elapsed = np.array([self._elapsed(t, stamp_s) for t in self._tracks])
-        predicted = np.array([t.root + e * t.velocity for t, e in zip(self._tracks, elapsed)]).reshape(-1, 3)
+        horizon = elapsed if self.predict_horizon is None else np.minimum(elapsed, self.predict_horizon)
+        predicted = np.array([t.root + h * t.velocity for t, h in zip(self._tracks, horizon)]).reshape(-1, 3)
         track_of: dict[int, Track] = {}
         ids = np.full(len(poses), -1, dtype=int)
         det_idx = np.flatnonzero(valid)
@@ -137,23 +155,15 @@ class SkeletonTracker:
                 timed = np.array([t.last_seen_s is not None for t in self._tracks])
                 gates += self.gate_growth_mps * np.where(timed, elapsed, 0.0)
             inside = cost <= gates[None, :]
-            big = 1e6
-            rows, cols = linear_sum_assignment(np.where(inside, cost, big))
+            rows, cols = linear_sum_assignment(np.where(inside, cost, 1e6))
             for r, c in zip(rows, cols):
                 if not inside[r, c]:
                     continue
                 track = self._tracks[c]
-                new_root = anchors[det_idx[r]]
-                step = (new_root - track.root) / elapsed[c]
-                a = self.velocity_smoothing
-                track.velocity = (1 - a) * track.velocity + a * step if track.hits > 1 else a * step
-                track.root = new_root
-                track.missed = 0
-                track.hits += 1
-                track.last_seen_s = stamp_s
+                self._match(track, anchors[det_idx[r]], elapsed[c], stamp_s)
                 ids[det_idx[r]] = track.track_id
                 track_of[int(det_idx[r])] = track
-                matched_tracks.add(c)
+                matched_tracks.add(int(c))
         survivors: list[Track] = []
         for c, track in enumerate(self._tracks):
             if c not in matched_tracks:

@@ -55,6 +55,7 @@ class PoseNodeParams:
     tracker_max_age_s: float = 1.5
     tracker_min_hits: int = 1
     tracker_gate_growth_mps: float = 1.5
+    tracker_predict_horizon_s: float = 0.0
     smoothing_min_cutoff_hz: float = 0.0
     smoothing_beta: float = 0.7
 
@@ -119,6 +120,9 @@ DESCRIPTIONS: dict[str, str] = {
     "tracker_gate_growth_mps": "The gate of a track unseen for a while widens by this much (m) per second since "
                                "its last match: a person missed by the detector may reappear farther from the "
                                "prediction. 0 keeps tracker_gate_m.",
+    "tracker_predict_horizon_s": "A track's position is extrapolated with its velocity for at most this long (s) "
+                                 "after its last match, then held (for scenes where people stop or turn while "
+                                 "unseen for seconds; the gate still widens). 0: no limit.",
     "tracker_min_hits": "Frames a track must be seen in before its id is published (before that the "
                         "skeleton carries track id -1 and gets no TF frames).",
     "smoothing_min_cutoff_hz": "One Euro filter on each track's joints: cutoff (Hz) of a still joint; "
@@ -169,7 +173,8 @@ def make_tracker(p: PoseNodeParams, first_id: int = 0):
     from unipose_ros.core.tracking import SkeletonTracker
 
     return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
-                           smoothing=smoothing(p), first_id=first_id, gate_growth_mps=p.tracker_gate_growth_mps)
+                           smoothing=smoothing(p), first_id=first_id, gate_growth_mps=p.tracker_gate_growth_mps,
+                           predict_horizon=p.tracker_predict_horizon_s or None)
 
 
 def uses_torch_cpu(p: PoseNodeParams) -> bool:
@@ -226,6 +231,8 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"tracker_gate_m {p.tracker_gate_m} and tracker_max_age_s {p.tracker_max_age_s}: use > 0")
     if p.tracker_gate_growth_mps < 0:
         problems.append(f"tracker_gate_growth_mps {p.tracker_gate_growth_mps}: use >= 0")
+    if p.tracker_predict_horizon_s < 0:
+        problems.append(f"tracker_predict_horizon_s {p.tracker_predict_horizon_s}: use >= 0")
     if p.tracker_min_hits < 1:
         problems.append(f"tracker_min_hits {p.tracker_min_hits}: use >= 1")
     if p.smoothing_min_cutoff_hz < 0 or p.smoothing_beta < 0:

@@ -149,7 +149,7 @@ ID_HEADROOM = 10**7
 LIVE_PARAMETERS = frozenset({
     "min_joint_confidence", "marker_lifetime_s", "error_throttle_s", "no_input_warn_s", "diagnostics_window_s",
     "expected_rate_hz", "max_input_age_ms", "tracker_gate_m", "tracker_max_age_s", "tracker_min_hits",
-    "tracker_gate_growth_mps",
+    "tracker_gate_growth_mps", "tracker_predict_horizon_s",
     "smoothing_min_cutoff_hz", "smoothing_beta"})
 
 
@@ -350,6 +350,7 @@ class PoseNode(LifecycleNode):
                 t = self.tracker  # new settings, new tracks; ids keep counting (never reused)
                 t.gate_m, t.max_age_s, t.min_hits = new.tracker_gate_m, new.tracker_max_age_s, new.tracker_min_hits
                 t.gate_growth_mps = new.tracker_gate_growth_mps
+                t.predict_horizon = new.tracker_predict_horizon_s or None
                 t.smoothing = smoothing(new)
                 t.reset()
             self.stats.set_window(new.diagnostics_window_s)

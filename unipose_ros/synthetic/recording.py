@@ -154,11 +154,20 @@ class SyntheticFrame:
     motions: dict[int, str] = field(default_factory=dict)
 
 
-def _outside(xy: np.ndarray, area: tuple[float, float, float, float]) -> float:
-    """Largest distance (m) by which points (N, 2) leave the rectangle ``area``."""
+#: how far (m) a planned person may walk out of the people area before their segment ends
+AREA_MARGIN_M = 0.3
+
+
+def _outside_each(xy: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
+    """(N,) distance (m) by which each point of ``xy`` (N, 2) is outside the rectangle ``area``."""
     dx = np.maximum(area[0] - xy[:, 0], 0) + np.maximum(xy[:, 0] - area[1], 0)
     dy = np.maximum(area[2] - xy[:, 1], 0) + np.maximum(xy[:, 1] - area[3], 0)
-    return float(np.max(np.hypot(dx, dy)))
+    return np.hypot(dx, dy)
+
+
+def _outside(xy: np.ndarray, area: tuple[float, float, float, float]) -> float:
+    """Largest distance (m) by which points (N, 2) leave the rectangle ``area``."""
+    return float(np.max(_outside_each(xy, area)))
 
 
 def plan_motion(rng: np.random.Generator, clips: dict[str, mo.Motion], n_frames: int, fps: float,
@@ -166,7 +175,10 @@ def plan_motion(rng: np.random.Generator, clips: dict[str, mo.Motion], n_frames:
                 speed: tuple[float, float] = (1.0, 1.0), everyday: float = 0.0) -> mo.Motion:
     """A motion of ``n_frames`` at ``fps`` made of clip segments (2-5 s of a looping clip or one
     play of a clip), each augmented and placed in ``area`` with the heading that keeps it
-    inside best. Segments start where the previous one ended (the pose may change there).
+    inside best; a segment that still leaves the area by more than ``AREA_MARGIN_M`` ends there
+    (at least 0.5 s long), and the next one turns back in: people walk about a room, not through
+    its walls. Each segment starts exactly where the previous one ended: a person never jumps
+    from one frame to the next (the pose and heading may change there).
     With ``random_phase`` each segment starts at a uniform phase of its clip; its playback
     speed is uniform in ``speed``. A share ``everyday`` of the segments comes from the procedural
     everyday clips among ``clips`` (``synthetic.everyday``), the rest from the others."""
@@ -200,10 +212,14 @@ def plan_motion(rng: np.random.Generator, clips: dict[str, mo.Motion], n_frames:
             out = _outside(cand.root_pos[:, :2] * 1.0, area)
             if out < best_out:
                 best, best_out = cand, out
+        if best_out > AREA_MARGIN_M:  # no heading stays inside: the person turns where they leave it
+            away = np.flatnonzero(_outside_each(best.root_pos[:, :2], area) > AREA_MARGIN_M)
+            keep = max(int(away[0]), min(len(best), int(0.5 * fps)), 1)
+            best = replace(best, root_pos=best.root_pos[:keep], root_rot=best.root_rot[:keep],
+                           local=best.local[:keep])
         parts.append(best)
-        total += length
-        end = best.root_pos[-1, :2]
-        pos = np.array([np.clip(end[0], area[0], area[1]), np.clip(end[1], area[2], area[3])])
+        total += len(best)
+        pos = best.root_pos[-1, :2].copy()
     return mo.Motion(name="|".join(p.name for p in parts), fps=fps,
                      root_pos=np.concatenate([p.root_pos for p in parts]),
                      root_rot=np.concatenate([p.root_rot for p in parts]),
