@@ -186,7 +186,9 @@ def test_switch_count_of_three_people_passing_each_other_at_walking_speed():
 
     naive = count_switches((by_image_order(d), g) for _, d, g in frames)
     assert naive["id_switches"] >= 4
-    assert naive["switch_gaps"] == [1] * naive["id_switches"]  # every person matched in every frame
+    # matched in (almost) every frame: CLEAR-MOT keeps a pair while it is within 0.5 m, so where
+    # two people meet one of them may go unmatched for a frame
+    assert max(naive["switch_gaps"]) <= 2 and naive["matched_person_frames"] >= 3 * 45 - 2
     # all people stand 2.5-3.1 m deep: one distance bin holds every person-frame
     rows = {(b["from_m"], b["to_m"]): (b["gt_person_frames"], b["matched_person_frames"]) for b in naive["by_distance"]}
     assert rows[(2.0, 3.0)][0] + rows[(3.0, 4.0)][0] == 3 * 45 and rows[(2.0, 3.0)][0] == rows[(2.0, 3.0)][1]
@@ -246,3 +248,22 @@ def test_prediction_is_held_after_the_horizon():
     with pytest.raises(ValueError, match="predict_horizon"):
         SkeletonTracker(predict_horizon=-1.0)
 
+
+
+def test_clear_mot_keeps_last_frames_pairs():
+    """Two people overlap for a frame: B's track is missed and A's skeleton lies between them,
+    a little nearer B. Matched anew in every frame that counts two switches (B to A's track and
+    back); CLEAR-MOT keeps A's pair while it stays within 0.5 m, and no switch is counted."""
+    from unipose_training.evaluation.tracking import count_switches
+
+    a, b = np.array([0.0, 0.0, 3.0]), np.array([0.6, 0.0, 3.0])
+    frames = []
+    for k in range(6):
+        truth = [person(a, track_id=0), person(b, track_id=1)]
+        if k == 3:
+            shown = [person(a + [0.32, 0.0, 0.0], track_id=10)]  # 0.32 m from A, 0.28 m from B
+        else:
+            shown = [person(a, track_id=10), person(b, track_id=11)]
+        frames.append((shown, truth))
+    result = count_switches(frames)
+    assert result["id_switches"] == 0 and result["matched_person_frames"] == 11

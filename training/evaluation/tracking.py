@@ -7,7 +7,8 @@
 Each recording runs through an estimator and a :class:`~unipose_ros.core.tracking.SkeletonTracker`
 with the pose node's default settings (``PoseNodeParams``), frame by frame with the frames' stamps,
 as the node runs them. In every frame the published people (track id >= 0) are matched to the
-ground-truth people (``core.metrics.match_people``, mean joint distance <= 0.5 m). An identity
+ground-truth people as CLEAR-MOT does (:func:`clear_mot_pairs`: last frame's pairs are kept while
+within a mean joint distance of 0.5 m, the rest are matched optimally). An identity
 switch (CLEAR-MOT) is a ground-truth person matched to another track id than at their previous
 match; the rate is per 100 matched person-frames. ``swaps`` are the switches to a track that
 belonged to another person first (two people exchanging ids); the others are new ids after a
@@ -54,6 +55,29 @@ def make_set(out: Path, recordings: int = 4, frames: int = 90, seed0: int = 5200
 DISTANCE_BINS_M = (0.0, 2.0, 3.0, 4.0, 5.0, 100.0)
 
 
+def clear_mot_pairs(shown: list, truth: list, kept: dict[int, int], max_mean_dist: float = 0.5
+                    ) -> list[tuple[int, int]]:
+    """(shown index, truth index) pairs of one frame as CLEAR-MOT makes them: a person's match of
+    the previous frame (``kept``: person id -> track id) is kept while that track is shown and
+    still within ``max_mean_dist`` (mean joint distance, m) of them; the others are matched
+    optimally (``core.metrics.match_people``). Without the first step, a skeleton lying between
+    two people who overlap would count as a switch whenever it is a little nearer the other one."""
+    from unipose_ros.core.metrics import mean_joint_distance
+
+    where = {p.track_id: i for i, p in enumerate(shown)}
+    pairs = []
+    for g, person in enumerate(truth):
+        i = where.get(kept.get(person.track_id, -1))
+        if i is not None and mean_joint_distance(shown[i].joints.astype(np.float64),
+                                                 person.joints.astype(np.float64)) <= max_mean_dist:
+            pairs.append((i, g))
+    free_p = [i for i in range(len(shown)) if i not in {p for p, _ in pairs}]
+    free_g = [g for g in range(len(truth)) if g not in {g for _, g in pairs}]
+    rest = match_people([shown[i].joints.astype(np.float64) for i in free_p],
+                        [truth[g].joints.astype(np.float64) for g in free_g], max_mean_dist)
+    return pairs + [(free_p[p], free_g[g]) for p, g in rest]
+
+
 def count_switches(frames: Iterable[tuple]) -> dict:
     """Identity switches over consecutive frames of (published poses, ground-truth people[,
     measured]), the published ones carrying the tracker's ids (-1: not published), the ground
@@ -66,6 +90,7 @@ def count_switches(frames: Iterable[tuple]) -> dict:
     (``DISTANCE_BINS_M``), which says where people are lost, and ``measured_person_frames`` /
     ``matched_measured_person_frames`` those the depth image measures."""
     last: dict[int, tuple[int, int]] = {}  # person -> (track id, frame index of the match)
+    kept: dict[int, int] = {}  # person -> track id matched in the previous frame
     owner: dict[int, int] = {}  # track id -> the person it was first matched to
     gt_frames = matched = switches = swaps = close = 0
     gaps: list[int] = []
@@ -84,7 +109,7 @@ def count_switches(frames: Iterable[tuple]) -> dict:
             close += int(np.any((d > 0) & (d < 1.0)))
             gt_bin[bins[i]] += 1
         gt_frames += len(gt)
-        for p, g in match_people([p.joints.astype(np.float64) for p in shown], gt):
+        for p, g in clear_mot_pairs(shown, truth, kept):
             person, track = truth[g].track_id, shown[p].track_id
             matched += 1
             matched_bin[bins[g]] += 1
@@ -95,6 +120,7 @@ def count_switches(frames: Iterable[tuple]) -> dict:
                 gaps.append(k - last[person][1])
             owner.setdefault(track, person)
             last[person] = (track, k)
+        kept = {person: track for person, (track, at) in last.items() if at == k}
     by_distance = [{"from_m": DISTANCE_BINS_M[b], "to_m": DISTANCE_BINS_M[b + 1], "gt_person_frames": gt_bin[b],
                     "matched_person_frames": matched_bin[b]} for b in range(nbins)]
     return {"gt_person_frames": gt_frames, "matched_person_frames": matched, "id_switches": switches,

@@ -13,6 +13,12 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 
+def mean_joint_distance(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean distance (m) between the finite joints of two (J, 3) skeletons; inf when none is finite."""
+    d = np.linalg.norm(pred - gt, axis=-1)
+    return float(np.nanmean(d)) if np.isfinite(d).any() else float("inf")
+
+
 def match_people(pred: list[np.ndarray], gt: list[np.ndarray],
                  max_mean_dist: float = 0.5) -> list[tuple[int, int]]:
     """Match predicted to ground-truth skeletons of one frame.
@@ -26,12 +32,7 @@ def match_people(pred: list[np.ndarray], gt: list[np.ndarray],
     """
     if not pred or not gt:
         return []
-    cost = np.full((len(pred), len(gt)), 1e6)
-    for i, p in enumerate(pred):
-        for j, g in enumerate(gt):
-            d = np.linalg.norm(p - g, axis=-1)
-            if np.isfinite(d).any():
-                cost[i, j] = np.nanmean(d)
+    cost = np.minimum(np.array([[mean_joint_distance(p, g) for g in gt] for p in pred]), 1e6)
     rows, cols = linear_sum_assignment(cost)
     return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= max_mean_dist]
 
