@@ -41,6 +41,10 @@ def test_quaternion_round_trip_and_known_values():
     s = np.sqrt(0.5)
     np.testing.assert_allclose(rotation_to_quaternion(rot("z", 90)), [0, 0, s, s], atol=1e-12)
     np.testing.assert_allclose(rotation_to_quaternion(rot("x", 180)), [1, 0, 0, 0], atol=1e-12)
+    batch = np.stack([random_rotation(rng) for _ in range(20)] + [rot("y", 180), np.eye(3)]).reshape(2, 11, 3, 3)
+    q = rotation_to_quaternion(batch)  # (2, 11, 4): one per matrix, the same as one at a time
+    assert q.shape == (2, 11, 4) and (q[..., 3] >= 0).all()
+    np.testing.assert_allclose(q.reshape(-1, 4), [rotation_to_quaternion(r) for r in batch.reshape(-1, 3, 3)])
 
 
 def test_body_frame_of_a_person_facing_the_camera():

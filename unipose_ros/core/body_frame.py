@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from unipose_ros.core.joints import JointSet
 
@@ -58,24 +59,11 @@ class Frame:
 
 
 def rotation_to_quaternion(r: np.ndarray) -> np.ndarray:
-    """(3, 3) rotation matrix -> (4,) unit quaternion (x, y, z, w) with w >= 0."""
+    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (x, y, z, w) with w >= 0
+    (scipy's ``Rotation``, whose quaternions are in the ROS order)."""
     r = np.asarray(r, dtype=np.float64)
-    tr = np.trace(r)
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        q = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
-    elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-        q = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
-    elif r[1, 1] > r[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-        q = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-        q = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
+    q = Rotation.from_matrix(r.reshape(-1, 3, 3)).as_quat().reshape(*r.shape[:-2], 4)
+    return np.where(q[..., 3:] < 0, -q, q)
 
 
 def quaternion_to_rotation(q: np.ndarray) -> np.ndarray:
@@ -165,6 +153,51 @@ def body_frame(joints: np.ndarray, joint_set: JointSet) -> Frame | None:
     return Frame(origin=origin, rotation=rot)
 
 
+def _bone_ends(joint_set: JointSet) -> tuple[np.ndarray, np.ndarray]:
+    """Per joint: the joint whose direction sets its frame's x axis (its only child, or for a leaf
+    its parent; -1: none) and whether the bone points to it (child) or from it (parent)."""
+    children: dict[int, list[int]] = {i: [] for i in range(len(joint_set))}
+    for p, c in joint_set.tree_bones:
+        children[p].append(c)
+    other = np.full(len(joint_set), -1)
+    to_child = np.zeros(len(joint_set), bool)
+    for j in range(len(joint_set)):
+        if len(children[j]) == 1:
+            other[j], to_child[j] = children[j][0], True
+        elif not children[j] and joint_set.parents[j] >= 0:
+            other[j] = joint_set.parents[j]
+    return other, to_child
+
+
+def joint_frame_arrays(joints: np.ndarray, joint_set: JointSet, body: Frame
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames of every joint relative to ``body`` (see the module docstring), as arrays.
+
+    Args:
+        joints: (J, 3) metres, camera optical frame, NaN for missing joints.
+        joint_set: order of ``joints``.
+        body: the body frame from :func:`body_frame`.
+    Returns:
+        ``finite`` (J,) bool (joints without a frame: False), ``origins`` (J, 3) metres and
+        ``rotations`` (J, 3, 3) (columns: the joint frame's axes), both in the body frame.
+    """
+    local = body.inverse_apply(np.asarray(joints, dtype=np.float64))  # (J, 3) in the body frame
+    finite = np.isfinite(local).all(axis=1)
+    other, to_child = _bone_ends(joint_set)
+    has = finite & (other >= 0) & finite[np.maximum(other, 0)]
+    bone = np.where(to_child[:, None], local[np.maximum(other, 0)] - local, local - local[np.maximum(other, 0)])
+    norm = np.linalg.norm(np.where(has[:, None], bone, 0.0), axis=1)
+    has &= norm >= _EPS
+    x = np.where(has[:, None], bone / np.where(norm > 0, norm, 1.0)[:, None], [1.0, 0.0, 0.0])
+    # y: the body's left made orthogonal to x; the body's up when the bone runs along the left
+    hint = np.where((np.abs(x[:, 1]) < 0.99)[:, None], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0])
+    y = hint - (hint * x).sum(axis=1, keepdims=True) * x
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    z = np.cross(x, y)
+    rotations = np.where(has[:, None, None], np.stack([x, y, z], axis=2), np.eye(3))
+    return finite, local, rotations
+
+
 def joint_frames(joints: np.ndarray, joint_set: JointSet, body: Frame) -> dict[int, Frame]:
     """Frames of every finite joint, expressed in ``body`` (see the module docstring).
 
@@ -175,24 +208,8 @@ def joint_frames(joints: np.ndarray, joint_set: JointSet, body: Frame) -> dict[i
     Returns:
         joint index -> frame relative to the body frame (missing joints are left out).
     """
-    local = body.inverse_apply(np.asarray(joints, dtype=np.float64))  # (J, 3) in the body frame
-    children: dict[int, list[int]] = {i: [] for i in range(len(joint_set))}
-    for p, c in joint_set.tree_bones:
-        children[p].append(c)
-    eye = np.eye(3)
-    out: dict[int, Frame] = {}
-    for j in range(len(joint_set)):
-        if not np.isfinite(local[j]).all():
-            continue
-        parent = joint_set.parents[j]
-        bone = None
-        if len(children[j]) == 1 and np.isfinite(local[children[j][0]]).all():
-            bone = local[children[j][0]] - local[j]
-        elif not children[j] and parent >= 0 and np.isfinite(local[parent]).all():
-            bone = local[j] - local[parent]
-        rot = eye.copy() if bone is None else _frame_from(bone, eye[:, 1], eye, prefer="x")
-        out[j] = Frame(origin=local[j], rotation=rot)
-    return out
+    finite, origins, rotations = joint_frame_arrays(joints, joint_set, body)
+    return {int(j): Frame(origin=origins[j], rotation=rotations[j]) for j in np.flatnonzero(finite)}
 
 
 def transform_points(points: np.ndarray, translation: np.ndarray, quaternion: np.ndarray

@@ -17,6 +17,7 @@ leaves the tracked list.
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -40,11 +41,14 @@ SKELETON2D_SOURCES: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _source_index(names: Sequence[str], candidates: tuple[str, ...]) -> int | None:
-    for name in candidates:
-        if name in names:
-            return names.index(name)
-    return None
+@functools.lru_cache(maxsize=16)
+def _skeleton2d_sources(joints: tuple[str, ...]) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """For a joint set's names: the joint index of each Skeleton2D point (-1: none) and, when
+    the set has no neck, the (left, right) shoulder indices whose midpoint stands in for it."""
+    src = np.array([next((joints.index(n) for n in c if n in joints), -1) for c in SKELETON2D_SOURCES])
+    neck = (joints.index("left_shoulder"), joints.index("right_shoulder")) if (
+        "neck" not in joints and {"left_shoulder", "right_shoulder"} <= set(joints)) else None
+    return src, neck
 
 
 def skeleton2d_points(pose: PersonPose, camera: PinholeCamera) -> np.ndarray:
@@ -52,22 +56,21 @@ def skeleton2d_points(pose: PersonPose, camera: PinholeCamera) -> np.ndarray:
     projected with ``camera``, divided by the image width and height and clipped to [0, 1]; ``c``
     is the joint's confidence, 0 for a point the joint set lacks or a joint without an estimate.
     The neck of a joint set without one is the midpoint of the shoulders (the lower confidence)."""
-    names = list(pose.joint_set.joints)
-    uv = camera.project(pose.joints)
+    src, neck = _skeleton2d_sources(pose.joint_set.joints)
+    uv = camera.project(pose.joints).astype(np.float64)
+    conf = pose.confidence.astype(np.float64)
+    have = src >= 0
+    points = np.where(have[:, None], uv[np.maximum(src, 0)], np.nan)
+    c = np.where(have, conf[np.maximum(src, 0)], 0.0)
+    if neck is not None:
+        k = SKELETON2D_SOURCES.index(("neck",))
+        points[k] = 0.5 * (uv[neck[0]] + uv[neck[1]])
+        c[k] = min(conf[neck[0]], conf[neck[1]])
+    ok = np.isfinite(points).all(axis=1)
+    size = np.array([camera.width, camera.height], np.float64)
     out = np.zeros((len(SKELETON2D_SOURCES), 3), np.float32)
-    for k, candidates in enumerate(SKELETON2D_SOURCES):
-        j = _source_index(names, candidates)
-        if j is not None:
-            point, conf = uv[j], float(pose.confidence[j])
-        elif candidates == ("neck",) and {"left_shoulder", "right_shoulder"} <= set(names):
-            a, b = names.index("left_shoulder"), names.index("right_shoulder")
-            point = 0.5 * (uv[a] + uv[b])
-            conf = float(min(pose.confidence[a], pose.confidence[b]))
-        else:
-            continue
-        if np.isfinite(point).all():
-            out[k] = (np.clip(point[0] / camera.width, 0.0, 1.0), np.clip(point[1] / camera.height, 0.0, 1.0),
-                      np.clip(conf, 0.0, 1.0))
+    out[ok, :2] = np.clip(points[ok] / size, 0.0, 1.0)
+    out[ok, 2] = np.clip(c[ok], 0.0, 1.0)
     return out
 
 

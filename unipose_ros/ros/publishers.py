@@ -20,7 +20,7 @@ from geometry_msgs.msg import Point, TransformStamped
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from unipose_ros.core.body_frame import Frame, body_frame, joint_frames
+from unipose_ros.core.body_frame import body_frame, joint_frame_arrays, rotation_to_quaternion
 from unipose_ros.core.pose import PersonPose
 
 # Distinct colours for consecutive track ids (tab10-like), RGB in [0, 1].
@@ -140,17 +140,16 @@ def marker_array(poses: Sequence[PersonPose], header: Header, lifetime_s: float 
     return out
 
 
-def _transform(header: Header, child: str, frame: Frame, parent: str | None = None
-               ) -> TransformStamped:
+def _transform(header: Header, child: str, origin: Sequence[float], quaternion: Sequence[float],
+               parent: str | None = None) -> TransformStamped:
+    """One TF transform: ``origin`` (3,) metres and ``quaternion`` (x, y, z, w) as Python floats."""
     t = TransformStamped()
     t.header.stamp = header.stamp
     t.header.frame_id = parent if parent is not None else header.frame_id
     t.child_frame_id = child
-    t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (
-        float(v) for v in frame.origin)
-    q = frame.quaternion
-    (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,
-     t.transform.rotation.w) = (float(v) for v in q)
+    tr, rot = t.transform.translation, t.transform.rotation
+    tr.x, tr.y, tr.z = origin
+    rot.x, rot.y, rot.z, rot.w = quaternion
     return t
 
 
@@ -166,9 +165,12 @@ def transforms(poses: Sequence[PersonPose], header: Header, joint_frames_too: bo
         if body is None:
             continue
         body_name = body_frame_id(pose.track_id, prefix)
-        out.append(_transform(header, body_name, body))
+        out.append(_transform(header, body_name, body.origin.tolist(), body.quaternion.tolist()))
         if joint_frames_too:
-            for j, frame in joint_frames(pose.joints, pose.joint_set, body).items():
+            finite, origins, rotations = joint_frame_arrays(pose.joints, pose.joint_set, body)
+            quaternions = rotation_to_quaternion(rotations).tolist()
+            origins = origins.tolist()
+            for j in np.flatnonzero(finite):
                 out.append(_transform(header, joint_frame_id(pose.joint_set.joints[j], pose.track_id, prefix),
-                                      frame, body_name))
+                                      origins[j], quaternions[j], body_name))
     return out
