@@ -217,5 +217,8 @@ def test_recording_round_trip(tmp_path, body) -> None:
 
     labels = json.loads((tmp_path / "rec" / "motion_labels.json").read_text())
     assert len(labels["people"]) == 2 and all(len(p) == 3 for p in labels["people"])
+    from unipose_ros.synthetic.recording import PLANNER_VERSION
+
+    assert labels["planner_version"] == PLANNER_VERSION
     assert all(mo.clip_family(lab) == "walk" for p in labels["people"] for lab in p)
     assert got[0].depth.shape == (240, 320)

@@ -102,7 +102,7 @@ class SupervisedConfig:
         steps_per_epoch: cap on steps per epoch (0: a full pass); for quick runs.
         thresholds_m: distances of the mAP columns (metres).
         init: bundled checkpoint (``.pt``) whose weights start a new run (fine-tuning; its model
-            config and crop must equal this config's); empty: random initialisation. A resumed
+            config and crop geometry must equal this config's); empty: random initialisation. A resumed
             run ignores it.
     """
 
@@ -546,7 +546,8 @@ def train(cfg: SupervisedConfig, data: str | Path, out: str | Path, resume: bool
 
 def _load_init(model: torch.nn.Module, cfg: SupervisedConfig) -> None:
     """Copy the weights of the bundled checkpoint ``cfg.init`` into ``model`` (ValueError when
-    its model config or crop differ from ``cfg``'s)."""
+    its model config or crop geometry differ from ``cfg``'s; a model trained on crops with other
+    people kept may be fine-tuned on masked crops and back)."""
     from unipose_ros.models.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(cfg.init, expect_kind=cfg.model.kind, expect_joint_set=cfg.model.joint_set,
@@ -554,8 +555,10 @@ def _load_init(model: torch.nn.Module, cfg: SupervisedConfig) -> None:
     if asdict(loaded.config) != asdict(cfg.model):
         raise ValueError(f"init {cfg.init}: its model config differs from the training config's model: "
                          f"use the config it was trained with (its provenance) or leave init empty")
-    if asdict(loaded.crop) != asdict(cfg.crop):
-        raise ValueError(f"init {cfg.init}: crop {asdict(loaded.crop)} differs from the config's {asdict(cfg.crop)}")
+    geometry = ("size", "cube_m")  # mask_people may change: it says what a crop shows, not where
+    if any(getattr(loaded.crop, k) != getattr(cfg.crop, k) for k in geometry):
+        raise ValueError(f"init {cfg.init}: crop {asdict(loaded.crop)} differs from the config's {asdict(cfg.crop)} "
+                         f"in {' or '.join(geometry)}")
     model.load_state_dict(loaded.model.state_dict())
 
 

@@ -66,9 +66,9 @@ def cache_dir() -> Path:
 
 def ensure_sample(cfg: SampleConfig) -> Path:
     """Path of the sample recording, generating it once (cached by its settings)."""
-    from unipose_ros.synthetic.recording import GeneratorConfig, generate_recording
+    from unipose_ros.synthetic.recording import PLANNER_VERSION, GeneratorConfig, generate_recording
 
-    key = f"sample_{cfg.resolution}_{cfg.people}p_{cfg.frames}f_s{cfg.seed}"
+    key = f"sample_{cfg.resolution}_{cfg.people}p_{cfg.frames}f_s{cfg.seed}_m{PLANNER_VERSION}"
     path = cache_dir() / "samples" / key
     if (path / "metadata.yaml").exists():
         return path

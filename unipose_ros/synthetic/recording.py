@@ -154,6 +154,11 @@ class SyntheticFrame:
     motions: dict[int, str] = field(default_factory=dict)
 
 
+#: version of the motion planner (:func:`plan_motion`), written into every recording's
+#: ``MOTION_LABELS`` file: 1 restarted each segment clipped into the people area (a jump of up
+#: to metres between two frames) and let segments run out of it; 2 has neither.
+PLANNER_VERSION = 2
+
 #: how far (m) a planned person may walk out of the people area before their segment ends
 AREA_MARGIN_M = 0.3
 
@@ -295,7 +300,7 @@ def generate_recording(path: str | Path, config: GeneratorConfig, body: BodyMode
                        progress: bool = False) -> RecordingInfo:
     """Write a synthetic recording (rosbag2, MCAP) to ``path`` and return its summary. The motion
     segment of every person in every frame goes to ``path / MOTION_LABELS`` (JSON: ``fps``,
-    ``start_stamp_ns``, ``people``: one label per frame for each track id).
+    ``start_stamp_ns``, ``planner_version``, ``people``: one label per frame for each track id).
 
     Args:
         path: recording to create (must not exist).
@@ -321,7 +326,7 @@ def generate_recording(path: str | Path, config: GeneratorConfig, body: BodyMode
             for k, label in sf.motions.items():
                 per_person[k].append(label)
     (Path(path) / MOTION_LABELS).write_text(json.dumps({"fps": config.fps, "start_stamp_ns": START_STAMP_NS,
-                                                         "people": per_person}))
+                                                         "planner_version": PLANNER_VERSION, "people": per_person}))
     return RecordingInfo(path=Path(path), frames=config.frames, people=config.people,
                          resolution=tuple(config.resolution), fps=config.fps,
                          seconds=time.perf_counter() - t0, visible_fraction=seen / max(total, 1),
