@@ -165,12 +165,14 @@ def transforms(poses: Sequence[PersonPose], header: Header, joint_frames_too: bo
         if body is None:
             continue
         body_name = body_frame_id(pose.track_id, prefix)
-        out.append(_transform(header, body_name, body.origin.tolist(), body.quaternion.tolist()))
-        if joint_frames_too:
-            finite, origins, rotations = joint_frame_arrays(pose.joints, pose.joint_set, body)
-            quaternions = rotation_to_quaternion(rotations).tolist()
-            origins = origins.tolist()
-            for j in np.flatnonzero(finite):
-                out.append(_transform(header, joint_frame_id(pose.joint_set.joints[j], pose.track_id, prefix),
-                                      origins[j], quaternions[j], body_name))
+        if not joint_frames_too:
+            out.append(_transform(header, body_name, body.origin.tolist(), body.quaternion.tolist()))
+            continue
+        finite, origins, rotations = joint_frame_arrays(pose.joints, pose.joint_set, body)
+        quaternions = rotation_to_quaternion(np.concatenate([body.rotation[None], rotations])).tolist()
+        out.append(_transform(header, body_name, body.origin.tolist(), quaternions[0]))
+        origins = origins.tolist()
+        for j in np.flatnonzero(finite):
+            out.append(_transform(header, joint_frame_id(pose.joint_set.joints[j], pose.track_id, prefix),
+                                  origins[j], quaternions[j + 1], body_name))
     return out
