@@ -73,8 +73,9 @@ def clear_mot_pairs(shown: list, truth: list, kept: dict[int, int], max_mean_dis
         if i is not None and mean_joint_distance(shown[i].joints.astype(np.float64),
                                                  person.joints.astype(np.float64)) <= max_mean_dist:
             pairs.append((i, g))
-    free_p = [i for i in range(len(shown)) if i not in {p for p, _ in pairs}]
-    free_g = [g for g in range(len(truth)) if g not in {g for _, g in pairs}]
+    taken_p, taken_g = {p for p, _ in pairs}, {g for _, g in pairs}
+    free_p = [i for i in range(len(shown)) if i not in taken_p]
+    free_g = [g for g in range(len(truth)) if g not in taken_g]
     rest = match_people([shown[i].joints.astype(np.float64) for i in free_p],
                         [truth[g].joints.astype(np.float64) for g in free_g], max_mean_dist)
     return pairs + [(free_p[p], free_g[g]) for p, g in rest]

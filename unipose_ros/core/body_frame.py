@@ -25,6 +25,7 @@ Quaternions are (x, y, z, w), the ROS order (transforms3d uses w, x, y, z).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -153,9 +154,11 @@ def body_frame(joints: np.ndarray, joint_set: JointSet) -> Frame | None:
     return Frame(origin=origin, rotation=rot)
 
 
-def _bone_ends(joint_set: JointSet) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=16)
+def _bone_ends(joint_set: JointSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per joint: the joint whose direction sets its frame's x axis (its only child, or for a leaf
-    its parent; -1: none) and whether the bone points to it (child) or from it (parent)."""
+    its parent; 0 and not ``has_bone`` for none) and whether the bone points to it (child) or from
+    it (parent); (J,) int and (J,) bool each, plus (J,) ``has_bone``. Once per joint set."""
     children: dict[int, list[int]] = {i: [] for i in range(len(joint_set))}
     for p, c in joint_set.tree_bones:
         children[p].append(c)
@@ -166,7 +169,10 @@ def _bone_ends(joint_set: JointSet) -> tuple[np.ndarray, np.ndarray]:
             other[j], to_child[j] = children[j][0], True
         elif not children[j] and joint_set.parents[j] >= 0:
             other[j] = joint_set.parents[j]
-    return other, to_child
+    has_bone = other >= 0
+    for a in (other, to_child, has_bone):
+        a.flags.writeable = False  # shared by every call
+    return np.maximum(other, 0), to_child, has_bone
 
 
 def joint_frame_arrays(joints: np.ndarray, joint_set: JointSet, body: Frame
@@ -183,9 +189,9 @@ def joint_frame_arrays(joints: np.ndarray, joint_set: JointSet, body: Frame
     """
     local = body.inverse_apply(np.asarray(joints, dtype=np.float64))  # (J, 3) in the body frame
     finite = np.isfinite(local).all(axis=1)
-    other, to_child = _bone_ends(joint_set)
-    has = finite & (other >= 0) & finite[np.maximum(other, 0)]
-    bone = np.where(to_child[:, None], local[np.maximum(other, 0)] - local, local - local[np.maximum(other, 0)])
+    other, to_child, has_bone = _bone_ends(joint_set)
+    has = finite & has_bone & finite[other]
+    bone = np.where(to_child[:, None], local[other] - local, local - local[other])
     norm = np.linalg.norm(np.where(has[:, None], bone, 0.0), axis=1)
     has &= norm >= _EPS
     x = np.where(has[:, None], bone / np.where(norm > 0, norm, 1.0)[:, None], [1.0, 0.0, 0.0])

@@ -42,11 +42,12 @@ SKELETON2D_SOURCES: tuple[tuple[str, ...], ...] = (
 
 
 @functools.lru_cache(maxsize=16)
-def _skeleton2d_sources(joints: tuple[str, ...]) -> tuple[np.ndarray, tuple[int, int] | None]:
+def _skeleton2d_sources(joints: tuple[str, ...]) -> tuple[np.ndarray, tuple[int, int, int] | None]:
     """For a joint set's names: the joint index of each Skeleton2D point (-1: none) and, when
-    the set has no neck, the (left, right) shoulder indices whose midpoint stands in for it."""
+    the set has no neck, (the neck's point, left shoulder, right shoulder): the shoulders'
+    midpoint stands in for it."""
     src = np.array([next((joints.index(n) for n in c if n in joints), -1) for c in SKELETON2D_SOURCES])
-    neck = (joints.index("left_shoulder"), joints.index("right_shoulder")) if (
+    neck = (SKELETON2D_SOURCES.index(("neck",)), joints.index("left_shoulder"), joints.index("right_shoulder")) if (
         "neck" not in joints and {"left_shoulder", "right_shoulder"} <= set(joints)) else None
     return src, neck
 
@@ -63,9 +64,9 @@ def skeleton2d_points(pose: PersonPose, camera: PinholeCamera) -> np.ndarray:
     points = np.where(have[:, None], uv[np.maximum(src, 0)], np.nan)
     c = np.where(have, conf[np.maximum(src, 0)], 0.0)
     if neck is not None:
-        k = SKELETON2D_SOURCES.index(("neck",))
-        points[k] = 0.5 * (uv[neck[0]] + uv[neck[1]])
-        c[k] = min(conf[neck[0]], conf[neck[1]])
+        k, a, b = neck
+        points[k] = 0.5 * (uv[a] + uv[b])
+        c[k] = min(conf[a], conf[b])
     ok = np.isfinite(points).all(axis=1)
     size = np.array([camera.width, camera.height], np.float64)
     out = np.zeros((len(SKELETON2D_SOURCES), 3), np.float32)

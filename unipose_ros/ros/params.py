@@ -168,13 +168,18 @@ def smoothing(p: PoseNodeParams) -> tuple[float, float] | None:
     return (p.smoothing_min_cutoff_hz, p.smoothing_beta) if p.smoothing_min_cutoff_hz > 0 else None
 
 
+def predict_horizon(p: PoseNodeParams) -> float | None:
+    """The tracker's prediction horizon (s); None (no limit) for ``tracker_predict_horizon_s`` 0."""
+    return p.tracker_predict_horizon_s or None
+
+
 def make_tracker(p: PoseNodeParams, first_id: int = 0):
     """The node's :class:`~unipose_ros.core.tracking.SkeletonTracker` for these parameters."""
     from unipose_ros.core.tracking import SkeletonTracker
 
     return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
                            smoothing=smoothing(p), first_id=first_id, gate_growth_mps=p.tracker_gate_growth_mps,
-                           predict_horizon=p.tracker_predict_horizon_s or None)
+                           predict_horizon=predict_horizon(p))
 
 
 def uses_torch_cpu(p: PoseNodeParams) -> bool:

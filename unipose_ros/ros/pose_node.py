@@ -47,6 +47,7 @@ from unipose_ros.ros.params import (
     cpu_threads,
     declare_parameters,
     make_tracker,
+    predict_horizon,
     read_parameters,
     smoothing,
     uses_torch_cpu,
@@ -350,7 +351,7 @@ class PoseNode(LifecycleNode):
                 t = self.tracker  # new settings, new tracks; ids keep counting (never reused)
                 t.gate_m, t.max_age_s, t.min_hits = new.tracker_gate_m, new.tracker_max_age_s, new.tracker_min_hits
                 t.gate_growth_mps = new.tracker_gate_growth_mps
-                t.predict_horizon = new.tracker_predict_horizon_s or None
+                t.predict_horizon = predict_horizon(new)
                 t.smoothing = smoothing(new)
                 t.reset()
             self.stats.set_window(new.diagnostics_window_s)
