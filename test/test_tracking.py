@@ -6,7 +6,7 @@ import pytest
 
 from unipose_ros.core.joints import ITOP15
 from unipose_ros.core.pose import PersonPose
-from unipose_ros.core.tracking import SkeletonTracker, pose_anchor
+from unipose_ros.core.tracking import SkeletonTracker, path_distance, pose_anchor
 
 OFFSETS = np.random.default_rng(0).normal(0, 0.2, (len(ITOP15), 3))
 
@@ -217,13 +217,13 @@ def test_a_person_missed_longer_than_the_track_age_comes_back_with_a_new_id_and_
 
 
 def test_the_gate_of_an_unseen_track_widens_with_time():
-    """Someone walking at 1 m/s stops while the detector misses them for 1 s: they reappear
-    ~1 m behind the constant-velocity prediction. A fixed 0.5 m gate gives them a new id; a gate
-    that widens by 0.6 m per unseen second (1.1 m after 1 s) keeps theirs."""
+    """Someone walking at 1 m/s sidesteps 0.9 m while the detector misses them for 1 s: they
+    reappear 0.9 m from their path. A fixed 0.5 m gate gives them a new id; a gate that widens by
+    0.6 m per unseen second (1.1 m after 1 s) keeps theirs."""
     def run(growth: float) -> list[int]:
         tr = SkeletonTracker(gate_m=0.5, max_age_s=2.0, gate_growth_mps=growth)
         ids = [tr.update([person([0.1 * k, 0.0, 3.0])], stamp_s=0.1 * k)[0].track_id for k in range(10)]
-        ids.append(tr.update([person([0.95, 0.0, 3.0])], stamp_s=1.9)[0].track_id)  # stopped at 0.95 m
+        ids.append(tr.update([person([1.4, 0.0, 3.9])], stamp_s=1.9)[0].track_id)
         return ids
 
     assert len(set(run(0.0))) == 2
@@ -232,22 +232,44 @@ def test_the_gate_of_an_unseen_track_widens_with_time():
         SkeletonTracker(gate_growth_mps=-1.0)
 
 
+def test_path_distance_known_answers():
+    starts = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    ends = np.array([[2.0, 0.0, 0.0], [1.0, 1.0, 1.0]])  # the second track does not move
+    points = np.array([[1.0, 0.5, 0.0], [-1.0, 0.0, 0.0], [3.0, 0.0, 0.0], [1.0, 1.0, 2.0]])
+    d = path_distance(points, starts, ends)
+    assert d.shape == (4, 2)
+    np.testing.assert_allclose(d[:, 0], [0.5, 1.0, 1.0, np.sqrt(5.0)])  # beside, before, after the segment
+    np.testing.assert_allclose(d[:, 1], np.linalg.norm(points - starts[1], axis=1))
+
+
+def test_a_person_who_turns_back_while_unseen_keeps_their_id():
+    """Running at 3 m/s (0.2 m a frame at 15 fps), missed for 3 frames in which they turned back:
+    they reappear 0.2 m behind where they were lost, 1.0 m from the constant-velocity prediction
+    (0.8 m ahead), beyond a gate of 0.5 + 1.5 * 0.27 = 0.9 m. They are on the track's path (from
+    where it was lost to the prediction), so the id is kept."""
+    tr = SkeletonTracker(gate_m=0.5, max_age_s=1.5, gate_growth_mps=1.5)
+    ids = [tr.update([person([-1.0 + 0.2 * k, 0.0, 3.5])], stamp_s=k / 15)[0].track_id for k in range(8)]
+    lost_at = -1.0 + 0.2 * 7
+    ids.append(tr.update([person([lost_at - 0.2, 0.0, 3.5])], stamp_s=11 / 15)[0].track_id)
+    assert len(set(ids)) == 1
+
+
 def test_prediction_is_held_after_the_horizon():
-    """Someone walking at 1 m/s away from the camera is missed for 3 s and comes back where they
-    were lost (they turned round). Carried on for 3 s, the velocity puts the prediction 3 m
-    away, out of a 0.5 + 0.5 * 3 = 2 m gate: a new id. Extrapolated for at most 0.5 s, the
-    prediction stays within 0.5 m of them: the same id."""
+    """Someone walking at 1 m/s away from the camera is missed for 3 s; someone else appears 2.7 m
+    beyond where they were lost. Carried on for 3 s, the lost person's path reaches 3 m beyond
+    that point and passes through the newcomer, who would take the lost person's id. Extrapolated
+    for at most 0.5 s, the path ends 0.5 m beyond it, 2.2 m from the newcomer, outside the
+    0.5 + 0.5 * 3 = 2 m gate: the newcomer gets a new id."""
     def run(horizon):
         tr = SkeletonTracker(gate_m=0.5, max_age_s=5.0, gate_growth_mps=0.5, predict_horizon=horizon)
         ids = [tr.update([person([0.0, 0.0, 2.0 + 0.1 * k])], stamp_s=0.1 * k)[0].track_id for k in range(10)]
-        ids.append(tr.update([person([0.0, 0.0, 2.9])], stamp_s=3.9)[0].track_id)
+        ids.append(tr.update([person([0.0, 0.0, 2.9 + 2.7])], stamp_s=3.9)[0].track_id)
         return ids
 
-    assert len(set(run(None))) == 2
-    assert len(set(run(0.5))) == 1
+    assert len(set(run(None))) == 1
+    assert len(set(run(0.5))) == 2
     with pytest.raises(ValueError, match="predict_horizon"):
         SkeletonTracker(predict_horizon=-1.0)
-
 
 
 def test_clear_mot_keeps_last_frames_pairs():

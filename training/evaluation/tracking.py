@@ -17,9 +17,10 @@ another person's root is within 1 m: the encounters that can swap ids.
 
 ``--make-set`` writes 15 fps recordings of three people walking or running in random robot views
 (``synthetic.scene.ViewConfig``) with held-out sensors and bodies, the case of two people passing
-each other. Three sets of four: ``data/tracking`` (seeds from 52000, the default),
-``data/tracking_val`` (``--seed0 53000``) and ``data/tracking_test`` (``--seed0 54000``: kept for a
-last check of settings chosen on the other two).
+each other. Four sets of four: ``data/tracking`` (seeds from 52000, the default),
+``data/tracking_val`` (``--seed0 53000``), ``data/tracking_test`` (``--seed0 54000``) and
+``data/tracking_holdout`` (``--seed0 55000``: made after the tracker's rules were chosen on the
+other three, for a last check).
 """
 from __future__ import annotations
 

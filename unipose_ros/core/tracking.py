@@ -1,9 +1,12 @@
 """Stable track ids for 3D skeletons across frames.
 
 Each frame's poses are matched to live tracks by the 3D distance between the pose's root and the
-track's predicted root (last root plus a smoothed constant-velocity step, optionally held after a
-horizon), with a gate (optionally widening with the time since the track's last match); the optimal
-one-to-one assignment (Hungarian, scipy) is used. Unmatched poses start new tracks; tracks missed
+track's predicted path: the segment from the track's last matched root to its predicted root (last
+root plus a smoothed constant-velocity step, optionally held after a horizon). A person who stopped
+or turned back while unseen is somewhere on that path, not only at its end, so the cost is the
+distance to the nearest point of the segment. A gate (optionally widening with the time since the
+track's last match) bounds that cost, and the optimal one-to-one assignment (Hungarian, scipy) is
+used. Unmatched poses start new tracks; tracks missed
 for more than ``max_missed`` consecutive frames (or, given frame times, unseen for more than
 ``max_age_s`` seconds) expire. Ids are small integers counted up from 0 and never reused while
 the tracker lives (so a live id is never given to someone else, and a person who left and came
@@ -50,11 +53,22 @@ def pose_anchor(pose: PersonPose) -> np.ndarray:
     return (pose.joints[ok] * w[:, None]).sum(axis=0) / w.sum()
 
 
+def path_distance(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(N, M) distances from each of ``points`` (N, 3) to each path segment from ``starts[j]`` to
+    ``ends[j]`` (M, 3), all in metres: the nearest point of the segment, its ends included."""
+    d = ends - starts  # (M, 3)
+    rel = points[:, None, :] - starts[None, :, :]  # (N, M, 3)
+    length2 = np.einsum("mk,mk->m", d, d)
+    u = np.einsum("nmk,mk->nm", rel, d) / np.where(length2 > 1e-12, length2, 1.0)
+    u = np.clip(np.where(length2 > 1e-12, u, 0.0), 0.0, 1.0)
+    return np.linalg.norm(rel - u[..., None] * d[None, :, :], axis=-1)
+
+
 class SkeletonTracker:
     """Assigns stable ``track_id`` values to the poses of consecutive frames.
 
     Args:
-        gate_m: a pose farther than this (metres) from a track's predicted root cannot take it.
+        gate_m: a pose farther than this (metres) from a track's predicted path cannot take it.
         max_missed: a track not matched for more than this many consecutive frames expires.
         velocity_smoothing: weight of the newest displacement in the velocity estimate (0 turns
             prediction off, 1 uses the last displacement only).
@@ -66,10 +80,10 @@ class SkeletonTracker:
             at a random one, so ids do not repeat across restarts either).
         gate_growth_mps: with frame times, a track's gate widens by this many metres per second
             since its last match (someone missed for a while may be farther from the prediction).
-        predict_horizon: a track's position is extrapolated with its velocity for at most this
-            long since its last match (seconds with frame times, else frames), then held: people
-            stop and turn, and a velocity carried on for seconds puts the prediction metres away
-            from where they come back. None = no limit.
+        predict_horizon: a track's path is extrapolated with its velocity for at most this
+            long since its last match (seconds with frame times, else frames), then held: a
+            velocity carried on for seconds draws a path metres long, which a newcomer far ahead
+            of someone lost long ago may then be matched to. None = no limit.
     """
 
     def __init__(self, gate_m: float = 0.5, max_missed: int = 10, velocity_smoothing: float = 0.5,
@@ -149,7 +163,8 @@ class SkeletonTracker:
         det_idx = np.flatnonzero(valid)
         matched_tracks: set[int] = set()
         if len(det_idx) and len(self._tracks):
-            cost = np.linalg.norm(anchors[det_idx, None, :] - predicted[None, :, :], axis=-1)
+            last = np.array([t.root for t in self._tracks]).reshape(-1, 3)
+            cost = path_distance(anchors[det_idx], last, predicted)
             gates = np.full(len(self._tracks), self.gate_m)
             if self.gate_growth_mps and stamp_s is not None:  # elapsed is in seconds for timed tracks
                 timed = np.array([t.last_seen_s is not None for t in self._tracks])

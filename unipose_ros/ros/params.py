@@ -115,14 +115,15 @@ DESCRIPTIONS: dict[str, str] = {
     "max_input_age_ms": "The worker drops a synchronised set whose stamp is older than this (ms) on the node's "
                         "clock when it is about to be processed (a late frame is worth less than the next one); "
                         "0 disables. Needs camera stamps on the same clock as the node (or use_sim_time).",
-    "tracker_gate_m": "A person farther than this (m) from a track's predicted position starts a new track.",
+    "tracker_gate_m": "A person farther than this (m) from a track's predicted path (from where it was last seen "
+                      "to its constant-velocity prediction) starts a new track.",
     "tracker_max_age_s": "A track unseen for longer than this (s, input stamps) expires; its id is never reused.",
     "tracker_gate_growth_mps": "The gate of a track unseen for a while widens by this much (m) per second since "
                                "its last match: a person missed by the detector may reappear farther from the "
-                               "prediction. 0 keeps tracker_gate_m.",
-    "tracker_predict_horizon_s": "A track's position is extrapolated with its velocity for at most this long (s) "
-                                 "after its last match, then held (for scenes where people stop or turn while "
-                                 "unseen for seconds; the gate still widens). 0: no limit.",
+                               "path. 0 keeps tracker_gate_m.",
+    "tracker_predict_horizon_s": "A track's path is extrapolated with its velocity for at most this long (s) "
+                                 "after its last match, then held (so that a newcomer far ahead of someone lost "
+                                 "seconds ago does not take their id; the gate still widens). 0: no limit.",
     "tracker_min_hits": "Frames a track must be seen in before its id is published (before that the "
                         "skeleton carries track id -1 and gets no TF frames).",
     "smoothing_min_cutoff_hz": "One Euro filter on each track's joints: cutoff (Hz) of a still joint; "

@@ -12,6 +12,7 @@ pose was transformed elsewhere, its frame_id (the camera optical frame).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -53,6 +54,7 @@ HRI_JOINT_NAMES = {
 }
 
 
+@lru_cache(maxsize=4096)  # called for every frame a track lives: its TF frames, markers and topics
 def body_id(track_id: int) -> str:
     """The REP-155 body id of a track: ``track_id`` in base 26 with the digits a-z, 6 characters
     (0 -> ``aaaaaa``, 1 -> ``aaaaab``, 26 -> ``aaaaba``); ValueError outside 0 .. 26**6 - 1."""
