@@ -6,9 +6,8 @@ root plus a smoothed constant-velocity step, optionally held after a horizon). A
 or turned back while unseen is somewhere on that path, not only at its end, so the cost is the
 distance to the nearest point of the segment. A gate (optionally widening with the time since the
 track's last match) bounds that cost, and the optimal one-to-one assignment (Hungarian, scipy) is
-used. Unmatched poses start new tracks; tracks missed
-for more than ``max_missed`` consecutive frames (or, given frame times, unseen for more than
-``max_age_s`` seconds) expire. Ids are small integers counted up from 0 and never reused while
+used. Unmatched poses start new tracks; tracks missed for more than ``max_missed`` consecutive
+frames (or, given frame times, unseen for more than ``max_age_s`` seconds) expire. Ids are small integers counted up from 0 and never reused while
 the tracker lives (so a live id is never given to someone else, and a person who left and came
 back after expiry gets a new id). A track is tentative until it has ``min_hits`` matches: its
 poses carry ``track_id`` -1 until then (a one-frame false detection never gets an id). With
@@ -59,8 +58,7 @@ def path_distance(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     d = ends - starts  # (M, 3)
     rel = points[:, None, :] - starts[None, :, :]  # (N, M, 3)
     length2 = np.einsum("mk,mk->m", d, d)
-    u = np.einsum("nmk,mk->nm", rel, d) / np.where(length2 > 1e-12, length2, 1.0)
-    u = np.clip(np.where(length2 > 1e-12, u, 0.0), 0.0, 1.0)
+    u = np.clip(np.einsum("nmk,mk->nm", rel, d) / np.where(length2 > 1e-12, length2, np.inf), 0.0, 1.0)
     return np.linalg.norm(rel - u[..., None] * d[None, :, :], axis=-1)
 
 
