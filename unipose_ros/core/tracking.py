@@ -6,9 +6,10 @@ root plus a smoothed constant-velocity step, optionally held after a horizon). A
 or turned back while unseen is somewhere on that path, not only at its end, so the cost is the
 distance to the nearest point of the segment. A gate (optionally widening with the time since the
 track's last match) bounds that cost, and the optimal one-to-one assignment (Hungarian, scipy) is
-used. Unmatched poses start new tracks; tracks missed for more than ``max_missed`` consecutive
-frames (or, given frame times, unseen for more than ``max_age_s`` seconds) expire. Ids are small
-integers counted up from 0 and never reused while the tracker lives (so a live id is never given to someone else, and a person who left and came
+used. Unmatched poses start new tracks; tracks missed
+for more than ``max_missed`` consecutive frames (or, given frame times, unseen for more than
+``max_age_s`` seconds) expire. Ids are small integers counted up from 0 and never reused while
+the tracker lives (so a live id is never given to someone else, and a person who left and came
 back after expiry gets a new id). A track is tentative until it has ``min_hits`` matches: its
 poses carry ``track_id`` -1 until then (a one-frame false detection never gets an id). With
 ``smoothing`` the joints of each track go through a One Euro filter (:mod:`.one_euro`).
