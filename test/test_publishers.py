@@ -200,6 +200,27 @@ def test_transforms_names_parents_and_positions():
     assert all(t.child_frame_id.startswith("front/") for t in prefixed)
 
 
+def test_serialised_tf_message_deserialises_to_the_rclpy_transforms():
+    """The node publishes TF as bytes it serialised with rosbags: the distribution's own rclpy
+    type must read them back as exactly the transforms built as rclpy messages."""
+    from rclpy.serialization import deserialize_message
+    from tf2_msgs.msg import TFMessage
+
+    from unipose_ros.ros.publishers import tf_message_cdr, transforms
+
+    poses = [_pose(4, [0.5, 0.2, 2.0]), _pose(30, [-0.7, 0.1, 3.5])]
+    poses[1].joints[ITOP15.index("left_knee")] = np.nan  # a joint without a frame
+    header = _header()
+    for kwargs in ({}, {"joint_frames_too": False}, {"prefix": "front/"}):
+        data = tf_message_cdr(poses, header, **kwargs)
+        assert isinstance(data, bytes)
+        got = deserialize_message(data, TFMessage)
+        want = transforms(poses, header, **kwargs)
+        assert len(got.transforms) == len(want) == (2 if kwargs.get("joint_frames_too") is False else 1 + 15 + 1 + 14)
+        assert list(got.transforms) == want
+    assert tf_message_cdr([], header) is None
+
+
 def test_body_ids_are_six_letters_one_to_one():
     from unipose_ros.ros.publishers import ID_SPACE, body_id
 

@@ -13,7 +13,7 @@ Topics (``prefix`` = the ``hri_prefix`` parameter, ``/humans`` by default):
 TF frames ``body_<id>`` (x forward, y left, z up) and the joint frames come from
 :func:`unipose_ros.ros.publishers.transforms`. Ids are :func:`unipose_ros.ros.publishers.body_id`
 strings. The per-body publishers are created when an id first appears and destroyed when it
-leaves the tracked list.
+leaves the tracked list; their messages are built only while someone subscribes.
 """
 from __future__ import annotations
 
@@ -147,14 +147,16 @@ class HriPublisher:
                     name: self._node.create_publisher(cls, f"{self.prefix}/bodies/{bid}/{name}", output_qos(),
                                                       event_callbacks=self._no_events(use_default_callbacks=False))
                     for name, cls in self._cls.items()}
-            roi = body_roi(pose, camera)
+            # messages nobody subscribes to are not built (the publishers stay, to be discovered)
+            roi = body_roi(pose, camera) if pubs["roi"].get_subscription_count() else None
             if roi is not None:
                 xmin, ymin, xmax, ymax, c = roi
                 pubs["roi"].publish(self._cls["roi"](header=header, xmin=xmin, ymin=ymin, xmax=xmax,
                                                      ymax=ymax, c=c))
-            points = skeleton2d_points(pose, camera)
-            pubs["skeleton2d"].publish(self._cls["skeleton2d"](header=header, skeleton=[
-                self._point_cls(x=float(x), y=float(y), c=float(c)) for x, y, c in points]))
+            if pubs["skeleton2d"].get_subscription_count():
+                points = skeleton2d_points(pose, camera)
+                pubs["skeleton2d"].publish(self._cls["skeleton2d"](header=header, skeleton=[
+                    self._point_cls(x=x, y=y, c=c) for x, y, c in points.astype(np.float64).tolist()]))
         self._tracked.publish(self._ids_cls(header=header, ids=ids))
         return ids
 

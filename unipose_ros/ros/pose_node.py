@@ -505,12 +505,12 @@ class PoseNode(LifecycleNode):
 
     def _publish(self, poses: list[PersonPose], header: Header) -> None:
         self.skeleton_pub.publish(publishers.skeleton_array(poses, header, self.estimator.name))
-        if self.marker_pub is not None:
+        if self.marker_pub is not None and self.marker_pub.get_subscription_count():  # not built for no one
             self.marker_pub.publish(publishers.marker_array(
                 poses, header, self.params.marker_lifetime_s, self.params.min_joint_confidence))
         if self.tf is not None:
-            self.tf.send(publishers.transforms([p for p in poses if p.track_id >= 0], header,
-                                               prefix=self.params.frame_prefix))
+            self.tf.send(publishers.tf_message_cdr([p for p in poses if p.track_id >= 0], header,
+                                                   prefix=self.params.frame_prefix))
 
     def destroy_node(self) -> None:
         self._stop.set()

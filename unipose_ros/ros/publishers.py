@@ -95,10 +95,6 @@ def _color(track_id: int, alpha: float = 1.0) -> ColorRGBA:
     return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
 
 
-def _point(p: np.ndarray) -> Point:
-    return Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
-
-
 def _duration(seconds: float) -> Duration:
     sec = int(seconds)
     return Duration(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
@@ -130,13 +126,15 @@ def marker_array(poses: Sequence[PersonPose], header: Header, lifetime_s: float 
                         type=Marker.SPHERE_LIST, action=Marker.ADD, lifetime=life, color=color)
         joints.pose.orientation.w = 1.0
         joints.scale.x = joints.scale.y = joints.scale.z = JOINT_DIAMETER_M
-        joints.points = [_point(p) for p in pose.joints[ok]]
+        points = [Point(x=x, y=y, z=z) if keep else None  # one Point per joint, shared with the bones
+                  for (x, y, z), keep in zip(pose.joints.astype(np.float64).tolist(), ok.tolist())]
+        joints.points = [p for p in points if p is not None]
         bones = Marker(header=header, ns=person_namespace(pose.track_id), id=1,
                        type=Marker.LINE_LIST, action=Marker.ADD, lifetime=life, color=color)
         bones.pose.orientation.w = 1.0
         bones.scale.x = BONE_WIDTH_M
-        bones.points = [_point(pose.joints[i]) for a, b in pose.joint_set.bones
-                        if ok[a] and ok[b] for i in (a, b)]
+        bones.points = [points[i] for a, b in pose.joint_set.bones
+                        if points[a] is not None and points[b] is not None for i in (a, b)]
         markers += [joints, bones]
     out.markers = markers
     return out
@@ -155,26 +153,68 @@ def _transform(header: Header, child: str, origin: Sequence[float], quaternion: 
     return t
 
 
-def transforms(poses: Sequence[PersonPose], header: Header, joint_frames_too: bool = True,
-               prefix: str = "") -> list[TransformStamped]:
-    """TF frames of ``poses``: ``<prefix>body_<id>`` (parent ``header.frame_id``) and, if
-    ``joint_frames_too``, ``<prefix><joint>_<id>`` (parent the body frame) for every finite joint
-    (:func:`body_frame_id`, :func:`joint_frame_id`). A person without a finite hip midpoint or
-    root gets no frames."""
-    out: list[TransformStamped] = []
+def _frame_rows(poses: Sequence[PersonPose], joint_frames_too: bool, prefix: str
+                ) -> list[tuple[str | None, str, list[float], list[float]]]:
+    """Every TF frame of ``poses`` as (parent, child, origin (3,) metres, quaternion (x, y, z, w)),
+    Python floats; parent None is the camera frame (the header's)."""
+    rows: list[tuple[str | None, str, list[float], list[float]]] = []
     for pose in poses:
         body = body_frame(pose.joints, pose.joint_set)
         if body is None:
             continue
         body_name = body_frame_id(pose.track_id, prefix)
         if not joint_frames_too:
-            out.append(_transform(header, body_name, body.origin.tolist(), body.quaternion.tolist()))
+            rows.append((None, body_name, body.origin.tolist(), body.quaternion.tolist()))
             continue
         finite, origins, rotations = joint_frame_arrays(pose.joints, pose.joint_set, body)
         quaternions = rotation_to_quaternion(np.concatenate([body.rotation[None], rotations])).tolist()
-        out.append(_transform(header, body_name, body.origin.tolist(), quaternions[0]))
+        rows.append((None, body_name, body.origin.tolist(), quaternions[0]))
         origins = origins.tolist()
-        for j in np.flatnonzero(finite):
-            out.append(_transform(header, joint_frame_id(pose.joint_set.joints[j], pose.track_id, prefix),
-                                  origins[j], quaternions[j + 1], body_name))
-    return out
+        rows += [(body_name, joint_frame_id(pose.joint_set.joints[j], pose.track_id, prefix), origins[j],
+                  quaternions[j + 1]) for j in np.flatnonzero(finite).tolist()]
+    return rows
+
+
+def transforms(poses: Sequence[PersonPose], header: Header, joint_frames_too: bool = True,
+               prefix: str = "") -> list[TransformStamped]:
+    """TF frames of ``poses``: ``<prefix>body_<id>`` (parent ``header.frame_id``) and, if
+    ``joint_frames_too``, ``<prefix><joint>_<id>`` (parent the body frame) for every finite joint
+    (:func:`body_frame_id`, :func:`joint_frame_id`). A person without a finite hip midpoint or
+    root gets no frames."""
+    return [_transform(header, child, origin, quaternion, parent)
+            for parent, child, origin, quaternion in _frame_rows(poses, joint_frames_too, prefix)]
+
+
+@lru_cache(maxsize=1)
+def tf_typestore():
+    """The rosbags typestore that serialises TFMessage, its serializer generated (call it once
+    before the first frame: that takes ~0.1 s)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    store.serialize_cdr(store.types["tf2_msgs/msg/TFMessage"](transforms=[]), "tf2_msgs/msg/TFMessage")
+    return store
+
+
+def tf_message_cdr(poses: Sequence[PersonPose], header: Header, joint_frames_too: bool = True,
+                   prefix: str = "") -> bytes | None:
+    """The tf2_msgs/TFMessage of :func:`transforms`, serialised as it goes on the wire (CDR, for
+    ``Publisher.publish(bytes)``); None when there is no frame. Built and serialised with
+    rosbags' typestore (TFMessage is the same in every ROS 2 distribution): for one person, less
+    than half the time of building the rclpy messages and having rclpy convert them."""
+    rows = _frame_rows(poses, joint_frames_too, prefix)
+    if not rows:
+        return None
+    store = tf_typestore()
+    t = store.types
+    stamp = t["builtin_interfaces/msg/Time"](sec=header.stamp.sec, nanosec=header.stamp.nanosec)
+    header_cls, stamped, transform = (t["std_msgs/msg/Header"], t["geometry_msgs/msg/TransformStamped"],
+                                      t["geometry_msgs/msg/Transform"])
+    vector, quaternion = t["geometry_msgs/msg/Vector3"], t["geometry_msgs/msg/Quaternion"]
+    camera = header.frame_id
+    msg = t["tf2_msgs/msg/TFMessage"](transforms=[
+        stamped(header=header_cls(stamp=stamp, frame_id=camera if parent is None else parent), child_frame_id=child,
+                transform=transform(translation=vector(x=o[0], y=o[1], z=o[2]),
+                                    rotation=quaternion(x=q[0], y=q[1], z=q[2], w=q[3])))
+        for parent, child, o, q in rows])
+    return bytes(store.serialize_cdr(msg, "tf2_msgs/msg/TFMessage"))
