@@ -102,10 +102,13 @@ def test_live_parameters_apply_and_the_others_are_refused_with_the_reason(ros_co
         assert node.tracker.predict_horizon is None  # 0: no limit
         ok = node.set_parameters([Parameter("min_joint_confidence", value=0.5),
                                   Parameter("tracker_min_hits", value=3),
-                                  Parameter("tracker_predict_horizon_s", value=0.4)])
+                                  Parameter("tracker_predict_horizon_s", value=0.4),
+                                  Parameter("tracker_appearance_weight", value=0.0),
+                                  Parameter("tracker_reid_gate_m", value=0.5)])
         assert all(r.successful for r in ok)
         assert node.params.min_joint_confidence == 0.5 and node.tracker.min_hits == 3
         assert node.tracker.predict_horizon == 0.4
+        assert node.tracker.appearance_weight == 0.0 and node.tracker.reid_gate_m == 0.5
         refused = node.set_parameters([Parameter("estimator", value="rgb")])[0]
         assert not refused.successful and "deactivate" in refused.reason and node.params.estimator == "depth"
         bad = node.set_parameters([Parameter("min_joint_confidence", value=2.0)])[0]

@@ -289,3 +289,80 @@ def test_clear_mot_keeps_last_frames_pairs():
         frames.append((shown, truth))
     result = count_switches(frames)
     assert result["id_switches"] == 0 and result["matched_person_frames"] == 11
+
+
+def _painted(people: list[tuple[PersonPose, tuple[float, float, float]]]):
+    """Colour and depth images of ``_walker`` people as vertical bands of their colour (5 px each
+    side of their column), drawn far to near; 640x480, f 500."""
+    from unipose_ros.core.camera import PinholeCamera
+    from unipose_ros.core.frame import RGBDFrame
+
+    cam = PinholeCamera(fx=500.0, fy=500.0, cx=320.0, cy=240.0, width=640, height=480)
+    rgb = np.full((480, 640, 3), 128, np.uint8)
+    depth = np.full((480, 640), np.nan, np.float32)
+    for pose, colour in sorted(people, key=lambda pc: -float(pc[0].joints[0, 2])):
+        x, _, z = pose.joints[0]
+        u = int(round(320 + 500 * x / z))
+        rgb[:, u - 5:u + 6] = np.array(colour) * 255
+        depth[:, u - 5:u + 6] = z
+    return RGBDFrame(stamp_ns=0, frame_id="camera", camera=cam, rgb=rgb, depth=depth)
+
+
+def test_bone_colours_see_the_person_not_what_is_in_front_of_them():
+    from unipose_ros.core.appearance import appearance_distance, bone_colours
+
+    red = _walker(0.0)
+    frame = _painted([(red, (1.0, 0.0, 0.0))])
+    colours = bone_colours(red, frame.rgb, frame.depth, frame.camera)
+    assert colours.shape == (len(ITOP15.tree_bones), 3)
+    np.testing.assert_allclose(colours, np.tile([1.0, 0.0, 0.0], (len(colours), 1)), atol=1e-6)
+    blue_in_front = _walker(0.0, z=2.0)  # covers the red person's band entirely
+    both = _painted([(red, (1.0, 0.0, 0.0)), (blue_in_front, (0.0, 0.0, 1.0))])
+    assert np.isnan(bone_colours(red, both.rgb, both.depth, both.camera)).all()  # hidden: no colour
+    seen_anyway = bone_colours(red, both.rgb, None, both.camera)  # without depth the occluder colours it
+    assert appearance_distance(seen_anyway, colours) == pytest.approx(np.sqrt(2.0), abs=1e-6)
+    assert np.isnan(appearance_distance(colours, np.full_like(colours, np.nan)))
+
+
+def test_clothes_colour_keeps_ids_when_two_people_meet_and_turn_back():
+    """A (red) and B (blue) walk towards each other at 1 m/s, 5 cm apart in depth, meet, and
+    both turn back. Right after, each is on the other's constant-velocity path, so matching by
+    position alone swaps their ids; their colours keep them."""
+    def run(weight):
+        tr = SkeletonTracker(gate_m=0.5, max_age_s=1.0, appearance_weight=weight)
+        xs = [-0.5 + 0.1 * k for k in range(6)] + [0.5 - 0.1 * k for k in range(6, 11)]  # 0 at k = 5
+        ids = []
+        for k, x in enumerate(xs):
+            a, b = _walker(x, 3.0), _walker(-x, 3.05)
+            out = tr.update([a, b], stamp_s=0.1 * k, frame=_painted([(a, (1.0, 0.0, 0.0)), (b, (0.0, 0.0, 1.0))]))
+            ids.append((out[0].track_id, out[1].track_id))
+        return ids
+
+    by_position = run(0.0)
+    assert by_position[-1] != by_position[0]  # the test case does swap without colour
+    assert set(run(1.0)) == {run(1.0)[0]}
+    with pytest.raises(ValueError, match="appearance_weight"):
+        SkeletonTracker(appearance_weight=-1.0)
+
+
+def test_same_clothes_widen_the_gate_for_someone_found_again_off_their_path():
+    """A red person standing at x = 0 is missed for 0.3 s and reappears 0.9 m to the side, beyond
+    the widened gate (0.5 + 1.0 * 0.3 = 0.8 m). With ``reid_gate_m`` 0.3 the same clothes keep
+    their id; a blue person appearing there instead still gets a new one."""
+    def run(reid_gate_m, colour):
+        tr = SkeletonTracker(gate_m=0.5, max_age_s=1.0, gate_growth_mps=1.0, appearance_weight=1.0,
+                             reid_gate_m=reid_gate_m)
+        red = _walker(0.0)
+        first = [tr.update([red], stamp_s=0.1 * k, frame=_painted([(red, (1.0, 0.0, 0.0))]))[0].track_id
+                 for k in range(3)]
+        tr.update([], stamp_s=0.3)
+        tr.update([], stamp_s=0.4)
+        back = _walker(0.9)
+        again = tr.update([back], stamp_s=0.5, frame=_painted([(back, colour)]))[0].track_id
+        return first[0], again
+
+    assert len(set(run(0.0, (1.0, 0.0, 0.0)))) == 2  # beyond the gate: a new id without re-identification
+    assert len(set(run(0.3, (1.0, 0.0, 0.0)))) == 1
+    assert len(set(run(0.3, (0.0, 0.0, 1.0)))) == 2  # someone else
+    with pytest.raises(ValueError, match="reid_gate_m"):
+        SkeletonTracker(reid_gate_m=-0.1)

@@ -2,7 +2,7 @@
 
     python -m unipose_training.evaluation.tracking --make-set data/tracking --recordings 4
     python -m unipose_training.evaluation.tracking --data data/tracking --estimator depth \\
-        [--out reports/tracking]
+        [--out reports/tracking] [--param tracker_gate_m=0.6 ...]
 
 Each recording runs through an estimator and a :class:`~unipose_ros.core.tracking.SkeletonTracker`
 with the pose node's default settings (``PoseNodeParams``), frame by frame with the frames' stamps,
@@ -17,17 +17,18 @@ another person's root is within 1 m: the encounters that can swap ids.
 
 ``--make-set`` writes 15 fps recordings of three people walking or running in random robot views
 (``synthetic.scene.ViewConfig``) with held-out sensors and bodies, the case of two people passing
-each other. Four sets of four: ``data/tracking`` (seeds from 52000, the default),
+each other. Sets of four: ``data/tracking`` (seeds from 52000, the default),
 ``data/tracking_val`` (``--seed0 53000``), ``data/tracking_test`` (``--seed0 54000``) and
-``data/tracking_holdout`` (``--seed0 55000``: made after the tracker's rules were chosen on the
-other three, for a last check).
+``data/tracking_holdout`` (``--seed0 55000``: made after the tracker's path matching was chosen
+on the other three, for a last check); ``data/tracking_fresh`` (``--seed0 56000``) was made after
+the colour cue was chosen, and is a fifth set of four.
 """
 from __future__ import annotations
 
 import argparse
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -137,18 +138,19 @@ def recording_switches(rec: Path, estimator, tracker) -> dict:
     from unipose_ros.core.metrics import measured_by_depth
     from unipose_training.evaluation.evaluate import iter_recording_pairs
 
-    frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9), truth,
+    frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9, frame=frame), truth,
                [measured_by_depth(g.joints, frame.depth, frame.camera) for g in truth])
               for frame, truth in iter_recording_pairs([rec], ITOP15))
     return {"recording": str(rec)} | count_switches(frames)
 
 
-def evaluate(recordings: list[Path], estimator_spec: str) -> dict:
-    """Totals over ``recordings`` and one row per recording."""
-    from unipose_ros.ros.params import PoseNodeParams, make_tracker
+def evaluate(recordings: list[Path], estimator_spec: str, changes: dict | None = None) -> dict:
+    """Totals over ``recordings`` and one row per recording, with the node's default parameters
+    and ``changes`` (parameter name -> value, validated as ``ros2 param set`` would be)."""
+    from unipose_ros.ros.params import PoseNodeParams, make_tracker, validate_changes
     from unipose_training.evaluation.breakdown import build
 
-    p = PoseNodeParams()
+    p = validate_changes(PoseNodeParams(), changes or {})
     est = build(estimator_spec)
     try:
         rows = [recording_switches(r, est, make_tracker(p)) for r in recordings]
@@ -174,14 +176,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, nargs="*", default=[], help="folders of recordings to evaluate")
     ap.add_argument("--estimator", default="depth", help="estimator spec (as in evaluation.breakdown)")
     ap.add_argument("--out", type=Path, help="write tracking.json here")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a pose node parameter other than its default (repeatable), e.g. tracker_gate_m=0.6")
     args = ap.parse_args(argv)
+    changes = {}
+    if args.param:
+        import yaml
+
+        from unipose_ros.ros.params import PoseNodeParams
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or name not in {f.name for f in fields(PoseNodeParams)}:
+            ap.error(f"--param {item!r}: expected NAME=VALUE with NAME a pose node parameter")
+        changes[name] = yaml.safe_load(value)
     if args.make_set:
         for path in make_set(args.make_set, args.recordings, seed0=args.seed0):
             print(path)
     if args.data:
         from unipose_training.evaluation.evaluate import find_recordings
 
-        result = evaluate([r for d in args.data for r in find_recordings(d)], args.estimator)
+        result = evaluate([r for d in args.data for r in find_recordings(d)], args.estimator, changes)
         t = result["total"]
         print(f"{args.estimator}: {t['id_switches']} id switches in {t['matched_person_frames']} matched person-frames "
               f"({t['switches_per_100']:.2f} per 100, {t['swaps']} of them swaps between people; "

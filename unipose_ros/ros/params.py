@@ -56,6 +56,8 @@ class PoseNodeParams:
     tracker_min_hits: int = 1
     tracker_gate_growth_mps: float = 1.5
     tracker_predict_horizon_s: float = 0.0
+    tracker_appearance_weight: float = 1.0
+    tracker_reid_gate_m: float = 1.0
     smoothing_min_cutoff_hz: float = 0.0
     smoothing_beta: float = 0.7
 
@@ -124,6 +126,12 @@ DESCRIPTIONS: dict[str, str] = {
     "tracker_predict_horizon_s": "A track's path is extrapolated with its velocity for at most this long (s) "
                                  "after its last match, then held (so that a newcomer far ahead of someone lost "
                                  "seconds ago does not take their id; the gate still widens). 0: no limit.",
+    "tracker_reid_gate_m": "With tracker_appearance_weight, metres added to the gate of a track whose clothes "
+                           "colour matches the person's (someone missed for a few frames who reappears a little "
+                           "off their path keeps their id). 0 disables.",
+    "tracker_appearance_weight": "Metres added to the matching cost per unit of colour distance (RGB in [0, 1]) "
+                                 "between a person's clothes and a track's (sampled along the bones where the "
+                                 "depth agrees); needs colour. 0 disables.",
     "tracker_min_hits": "Frames a track must be seen in before its id is published (before that the "
                         "skeleton carries track id -1 and gets no TF frames).",
     "smoothing_min_cutoff_hz": "One Euro filter on each track's joints: cutoff (Hz) of a still joint; "
@@ -180,7 +188,9 @@ def make_tracker(p: PoseNodeParams, first_id: int = 0):
 
     return SkeletonTracker(gate_m=p.tracker_gate_m, max_age_s=p.tracker_max_age_s, min_hits=p.tracker_min_hits,
                            smoothing=smoothing(p), first_id=first_id, gate_growth_mps=p.tracker_gate_growth_mps,
-                           predict_horizon=predict_horizon(p))
+                           predict_horizon=predict_horizon(p),
+                           appearance_weight=p.tracker_appearance_weight,
+                           reid_gate_m=p.tracker_reid_gate_m)
 
 
 def uses_torch_cpu(p: PoseNodeParams) -> bool:
@@ -239,6 +249,10 @@ def validate(p: PoseNodeParams) -> PoseNodeParams:
         problems.append(f"tracker_gate_growth_mps {p.tracker_gate_growth_mps}: use >= 0")
     if p.tracker_predict_horizon_s < 0:
         problems.append(f"tracker_predict_horizon_s {p.tracker_predict_horizon_s}: use >= 0")
+    if p.tracker_reid_gate_m < 0:
+        problems.append(f"tracker_reid_gate_m {p.tracker_reid_gate_m}: use >= 0 (0 disables)")
+    if p.tracker_appearance_weight < 0:
+        problems.append(f"tracker_appearance_weight {p.tracker_appearance_weight}: use >= 0 (0 disables)")
     if p.tracker_min_hits < 1:
         problems.append(f"tracker_min_hits {p.tracker_min_hits}: use >= 1")
     if p.smoothing_min_cutoff_hz < 0 or p.smoothing_beta < 0:

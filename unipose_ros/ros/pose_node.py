@@ -150,7 +150,8 @@ ID_HEADROOM = 10**7
 LIVE_PARAMETERS = frozenset({
     "min_joint_confidence", "marker_lifetime_s", "error_throttle_s", "no_input_warn_s", "diagnostics_window_s",
     "expected_rate_hz", "max_input_age_ms", "tracker_gate_m", "tracker_max_age_s", "tracker_min_hits",
-    "tracker_gate_growth_mps", "tracker_predict_horizon_s",
+    "tracker_gate_growth_mps", "tracker_predict_horizon_s", "tracker_appearance_weight",
+    "tracker_reid_gate_m",
     "smoothing_min_cutoff_hz", "smoothing_beta"})
 
 
@@ -352,6 +353,7 @@ class PoseNode(LifecycleNode):
                 t.gate_m, t.max_age_s, t.min_hits = new.tracker_gate_m, new.tracker_max_age_s, new.tracker_min_hits
                 t.gate_growth_mps = new.tracker_gate_growth_mps
                 t.predict_horizon = predict_horizon(new)
+                t.appearance_weight, t.reid_gate_m = new.tracker_appearance_weight, new.tracker_reid_gate_m
                 t.smoothing = smoothing(new)
                 t.reset()
             self.stats.set_window(new.diagnostics_window_s)
@@ -464,7 +466,7 @@ class PoseNode(LifecycleNode):
             return None
         estimator_s = time.monotonic() - t0
         self.stats.on_processed(estimator_s)
-        poses = self.tracker.update(poses, stamp_s=synced.stamp_ns * 1e-9)
+        poses = self.tracker.update(poses, stamp_s=synced.stamp_ns * 1e-9, frame=frame)
         header = Header(stamp=synced["image"].header.stamp, frame_id=frame.frame_id)
         target = None
         if self._tf_buffer is not None:  # looked up first: a frame without it is published nowhere
