@@ -340,7 +340,8 @@ def test_clothes_colour_keeps_ids_when_two_people_meet_and_turn_back():
 
     by_position = run(0.0)
     assert by_position[-1] != by_position[0]  # the test case does swap without colour
-    assert set(run(1.0)) == {run(1.0)[0]}
+    with_colour = run(1.0)
+    assert set(with_colour) == {with_colour[0]}
     with pytest.raises(ValueError, match="appearance_weight"):
         SkeletonTracker(appearance_weight=-1.0)
 

@@ -47,9 +47,7 @@ from unipose_ros.ros.params import (
     cpu_threads,
     declare_parameters,
     make_tracker,
-    predict_horizon,
     read_parameters,
-    smoothing,
     uses_torch_cpu,
     validate_changes,
 )
@@ -349,13 +347,8 @@ class PoseNode(LifecycleNode):
             self.errors.period_s = new.error_throttle_s
             self.warnings.period_s = max(new.no_input_warn_s, new.error_throttle_s)
             if any(q.name.startswith(("tracker_", "smoothing_")) for q in params):
-                t = self.tracker  # new settings, new tracks; ids keep counting (never reused)
-                t.gate_m, t.max_age_s, t.min_hits = new.tracker_gate_m, new.tracker_max_age_s, new.tracker_min_hits
-                t.gate_growth_mps = new.tracker_gate_growth_mps
-                t.predict_horizon = predict_horizon(new)
-                t.appearance_weight, t.reid_gate_m = new.tracker_appearance_weight, new.tracker_reid_gate_m
-                t.smoothing = smoothing(new)
-                t.reset()
+                # new settings, new tracks; ids keep counting (never reused)
+                self.tracker = make_tracker(new, first_id=self.tracker.next_id)
             self.stats.set_window(new.diagnostics_window_s)
             self.gaps.window_s, self.gaps.expected_rate_hz = new.diagnostics_window_s, new.expected_rate_hz
         return SetParametersResult(successful=True)
