@@ -211,3 +211,22 @@ def test_robot_splits_use_the_configured_sensors_poses_and_held_out_sets():
         assert all(g.body_ranges["age"][0] >= 0.85 for g in held)
     assert all(g.everyday == 0.6 for g in recording_configs(cfg, "everyday"))
     assert all(g.everyday == 0.0 for g in recording_configs(cfg, "cross") + recording_configs(cfg, "test"))
+
+
+def test_more_robot_recordings_share_the_distribution_and_no_seed_with_any_other_split():
+    from dataclasses import replace
+    from pathlib import Path
+
+    from unipose_ros.core.config import load_yaml
+    from unipose_training.datasets.splits import SplitsConfig, recording_configs
+
+    splits = Path(__file__).resolve().parents[1] / "config" / "splits"
+    robot = load_yaml(SplitsConfig, splits / "robot.yaml")
+    more = load_yaml(SplitsConfig, splits / "robot_more.yaml")
+    fresh = recording_configs(more, "train")
+    assert len(fresh) == 64
+    # same generator settings recording for recording, except the seed
+    for a, b in zip(recording_configs(robot, "train"), fresh):
+        assert replace(a, seed=0) == replace(b, seed=0)
+    used = {g.seed for split in ("train", "test", "cross", "everyday") for g in recording_configs(robot, split)}
+    assert not used & {g.seed for g in fresh}

@@ -216,6 +216,28 @@ def test_a_person_missed_longer_than_the_track_age_comes_back_with_a_new_id_and_
     assert far["gt_person_frames"] == 50 and far["matched_person_frames"] == 20
 
 
+def test_missed_people_are_split_into_not_detected_and_detected_without_a_skeleton():
+    from unipose_ros.ros.params import PoseNodeParams, make_tracker
+    from unipose_training.evaluation.tracking import count_switches, detected_people
+
+    tracker, frames = make_tracker(PoseNodeParams()), []
+    for k in range(20):
+        truth = [person([-1.0, 0.0, 3.0], track_id=0), person([1.0, 0.0, 2.5], track_id=1)]
+        centres = [t.joints[ITOP15.index("torso")] + np.array([0.1, 0.0, -0.2]) for t in truth]
+        shown = [person(t.joints[ITOP15.root].tolist()) for t in truth]
+        if 5 <= k < 10:  # the detector misses person 0
+            centres, shown = centres[1:], shown[1:]
+        if 12 <= k < 15:  # person 1 is detected, but no skeleton comes out (a score under the threshold)
+            shown = shown[:1]
+        found = detected_people(centres, truth)
+        assert found == [not 5 <= k < 10, True]
+        frames.append((tracker.update(shown, stamp_s=k / 15.0), truth, [True, True], found))
+    result = count_switches(frames)
+    assert result["missed_undetected"] == 5 and result["missed_detected"] == 3
+    assert result["matched_measured_person_frames"] == 40 - 8
+    assert detected_people([np.array([0.0, 0.0, 3.0])], [person([0.0, 0.0, 3.7])]) == [False]  # 0.7 m behind
+
+
 def test_the_gate_of_an_unseen_track_widens_with_time():
     """Someone walking at 1 m/s sidesteps 0.9 m while the detector misses them for 1 s: they
     reappear 0.9 m from their path. A fixed 0.5 m gate gives them a new id; a gate that widens by

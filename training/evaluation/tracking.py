@@ -85,15 +85,19 @@ def clear_mot_pairs(shown: list, truth: list, kept: dict[int, int], max_mean_dis
 
 def count_switches(frames: Iterable[tuple]) -> dict:
     """Identity switches over consecutive frames of (published poses, ground-truth people[,
-    measured]), the published ones carrying the tracker's ids (-1: not published), the ground
-    truth its person ids (module docstring); ``measured`` (one bool per ground-truth person, optional)
-    says whether the depth image measures them (``core.metrics.depth_supported_joints``).
+    measured[, detected]]), the published ones carrying the tracker's ids (-1: not published), the
+    ground truth its person ids (module docstring); ``measured`` (one bool per ground-truth person,
+    optional) says whether the depth image measures them (``core.metrics.depth_supported_joints``),
+    ``detected`` (optional) whether the person detector found them (:func:`detected_people`).
 
     Besides the counts: ``switch_gaps`` lists, for every switch, the frames since that person's
     previous match (1: matched in the frame before; larger: re-found after a miss), and
     ``by_distance`` the ground-truth and matched person-frames per root-depth bin
     (``DISTANCE_BINS_M``), which says where people are lost, and ``measured_person_frames`` /
-    ``matched_measured_person_frames`` those the depth image measures."""
+    ``matched_measured_person_frames`` those the depth image measures. With ``detected``, the
+    measured person-frames that were not matched are split by cause: ``missed_undetected`` (the
+    detector did not find the person) and ``missed_detected`` (found, but no published skeleton
+    within 0.5 m: a pose too far off, a score under the threshold, a tentative track)."""
     last: dict[int, tuple[int, int]] = {}  # person -> (track id, frame index of the match)
     kept: dict[int, int] = {}  # person -> track id matched in the previous frame
     owner: dict[int, int] = {}  # track id -> the person it was first matched to
@@ -101,9 +105,10 @@ def count_switches(frames: Iterable[tuple]) -> dict:
     gaps: list[int] = []
     nbins = len(DISTANCE_BINS_M) - 1
     gt_bin, matched_bin = [0] * nbins, [0] * nbins
-    n_measured = matched_measured = 0
+    n_measured = matched_measured = undetected = detected_unmatched = 0
     for k, (poses, truth, *rest) in enumerate(frames):
         measured = rest[0] if rest else [True] * len(truth)
+        detected = rest[1] if len(rest) > 1 else None
         n_measured += int(sum(measured))
         shown = [p for p in poses if p.track_id >= 0]
         gt = [g.joints.astype(np.float64) for g in truth]
@@ -114,7 +119,14 @@ def count_switches(frames: Iterable[tuple]) -> dict:
             close += int(np.any((d > 0) & (d < 1.0)))
             gt_bin[bins[i]] += 1
         gt_frames += len(gt)
-        for p, g in clear_mot_pairs(shown, truth, kept):
+        pairs = clear_mot_pairs(shown, truth, kept)
+        if detected is not None:
+            paired = {g for _, g in pairs}
+            for g in range(len(truth)):
+                if measured[g] and g not in paired:
+                    undetected += int(not detected[g])
+                    detected_unmatched += int(bool(detected[g]))
+        for p, g in pairs:
             person, track = truth[g].track_id, shown[p].track_id
             matched += 1
             matched_bin[bins[g]] += 1
@@ -130,7 +142,21 @@ def count_switches(frames: Iterable[tuple]) -> dict:
                     "matched_person_frames": matched_bin[b]} for b in range(nbins)]
     return {"gt_person_frames": gt_frames, "matched_person_frames": matched, "id_switches": switches,
             "swaps": swaps, "close_person_frames": close, "measured_person_frames": n_measured,
-            "matched_measured_person_frames": matched_measured, "switch_gaps": gaps, "by_distance": by_distance}
+            "matched_measured_person_frames": matched_measured, "missed_undetected": undetected,
+            "missed_detected": detected_unmatched, "switch_gaps": gaps, "by_distance": by_distance}
+
+
+def detected_people(centres: list[np.ndarray], truth: list, radius_m: float = 0.4, depth_m: float = 0.6
+                    ) -> list[bool]:
+    """Whether each ground-truth person (``PersonPose``, metres, optical frame) has a person
+    detection: a crop centre (3,) metres within ``radius_m`` of their torso across the view (x, y)
+    and ``depth_m`` along it (the detector's evaluation rule: a centre on the front surface)."""
+    torso = ITOP15.index("torso")
+    out = []
+    for g in truth:
+        t = g.joints[torso].astype(np.float64)
+        out.append(any(np.linalg.norm(c[:2] - t[:2]) <= radius_m and abs(c[2] - t[2]) <= depth_m for c in centres))
+    return out
 
 
 def recording_switches(rec: Path, estimator, tracker) -> dict:
@@ -138,8 +164,13 @@ def recording_switches(rec: Path, estimator, tracker) -> dict:
     from unipose_ros.core.metrics import measured_by_depth
     from unipose_training.evaluation.evaluate import iter_recording_pairs
 
+    def detected(frame, truth) -> list[bool] | None:
+        if not hasattr(estimator, "find_centres"):
+            return None
+        return detected_people(estimator.find_centres(frame), truth)
+
     frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9, frame=frame), truth,
-               [measured_by_depth(g.joints, frame.depth, frame.camera) for g in truth])
+               [measured_by_depth(g.joints, frame.depth, frame.camera) for g in truth], detected(frame, truth))
               for frame, truth in iter_recording_pairs([rec], ITOP15))
     return {"recording": str(rec)} | count_switches(frames)
 
@@ -158,7 +189,8 @@ def evaluate(recordings: list[Path], estimator_spec: str, changes: dict | None =
         est.close()
     total = {k: sum(r[k] for r in rows) for k in ("gt_person_frames", "matched_person_frames", "id_switches",
                                                    "swaps", "close_person_frames", "measured_person_frames",
-                                                   "matched_measured_person_frames")}
+                                                   "matched_measured_person_frames", "missed_undetected",
+                                                   "missed_detected")}
     total["switches_per_100"] = 100.0 * total["id_switches"] / max(total["matched_person_frames"], 1)
     total["switch_gaps"] = sorted(g for r in rows for g in r["switch_gaps"])
     total["by_distance"] = [dict(b, gt_person_frames=sum(r["by_distance"][i]["gt_person_frames"] for r in rows),
@@ -202,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{t['gt_person_frames']} ground-truth person-frames, "
               f"{t['close_person_frames']} with another person within 1 m)")
         print(f"  {t['matched_measured_person_frames']} of the {t['measured_person_frames']} person-frames the depth "
-              f"image measures were matched ({t['gt_person_frames'] - t['measured_person_frames']} beyond its range)")
+              f"image measures were matched ({t['gt_person_frames'] - t['measured_person_frames']} beyond its range); "
+              f"of the others, {t['missed_undetected']} were not found by the person detector and "
+              f"{t['missed_detected']} were found but got no skeleton within 0.5 m")
         gaps = t["switch_gaps"]
         print(f"frames since the person's previous match, per switch: {gaps} "
               f"({sum(g > 1 for g in gaps)} of {len(gaps)} after a miss)")
