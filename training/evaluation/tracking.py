@@ -150,7 +150,8 @@ def detected_people(centres: list[np.ndarray], truth: list, radius_m: float = 0.
                     ) -> list[bool]:
     """Whether each ground-truth person (``PersonPose``, metres, optical frame) has a person
     detection: a crop centre (3,) metres within ``radius_m`` of their torso across the view (x, y)
-    and ``depth_m`` along it (the detector's evaluation rule: a centre on the front surface)."""
+    and ``depth_m`` along it (a centre lies on the body's front surface). Not the rule of
+    ``detection.evaluate`` (a box holding the torso's projection), which needs the boxes."""
     torso = ITOP15.index("torso")
     out = []
     for g in truth:
@@ -164,13 +165,12 @@ def recording_switches(rec: Path, estimator, tracker) -> dict:
     from unipose_ros.core.metrics import measured_by_depth
     from unipose_training.evaluation.evaluate import iter_recording_pairs
 
-    def detected(frame, truth) -> list[bool] | None:
-        if not hasattr(estimator, "find_centres"):
-            return None
-        return detected_people(estimator.find_centres(frame), truth)
+    def detected(truth) -> list[bool] | None:  # the people the estimate of this frame found
+        centres = getattr(estimator, "last_centres", None)
+        return None if centres is None else detected_people(centres, truth)
 
     frames = ((tracker.update(estimator.estimate(frame), stamp_s=frame.stamp_ns * 1e-9, frame=frame), truth,
-               [measured_by_depth(g.joints, frame.depth, frame.camera) for g in truth], detected(frame, truth))
+               [measured_by_depth(g.joints, frame.depth, frame.camera) for g in truth], detected(truth))
               for frame, truth in iter_recording_pairs([rec], ITOP15))
     return {"recording": str(rec)} | count_switches(frames)
 

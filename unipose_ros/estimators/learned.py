@@ -249,6 +249,9 @@ class LearnedEstimator:
         elif detector is None:
             detector = LearnedPersonDetector(cfg.detector_checkpoint or None, self.device, cfg.detector_min_score)
         self.detector = detector
+        #: (3,) metres crop centres of the people the last :meth:`estimate` found, before the score
+        #: threshold (what the person finding gave: evaluations tell missed people from bad poses)
+        self.last_centres: list[np.ndarray] = []
 
     #: Whether this estimator feeds the teacher keypoint channels (``A2JConfig.point_features``) to
     #: the point model; a model that takes them cannot run without the 2D teacher.
@@ -331,7 +334,9 @@ class LearnedEstimator:
             InputError: missing depth (or colour for the rgb model), inconsistent shapes.
         """
         self.check_frame(frame)
-        poses = self.estimate_crops(frame, self.make_crops(frame))
+        crops = self.make_crops(frame)
+        self.last_centres = [c.centre for c in crops]
+        poses = self.estimate_crops(frame, crops)
         return [p for p in poses if p.score >= self.min_person_score]
 
     @property
